@@ -1,0 +1,90 @@
+/**
+ * One channel across the addresses of the mode: one connection per address in broadcast mode, one rotating
+ * connection in failover mode. Sends on every open connection and merges what they receive.
+ */
+import type { Address, Mode } from './address'
+import { Connection, type ConnectionOptions, type ConnectionSink, type ConnectionState } from './connection'
+import { ConnectionError, type SockError } from './errors'
+import type { Frame } from './protocol'
+
+export interface ChannelSink {
+  state(channel: Channel, conn: Connection, state: ConnectionState, detail: { code?: number; reason?: string; error?: SockError }): void
+  frame(channel: Channel, conn: Connection, frame: Frame): void
+  error(channel: Channel, conn: Connection, error: SockError): void
+  reconnect(channel: Channel, conn: Connection, detail: { attempt: number; delay: number; reason: string }): void
+}
+
+export class Channel {
+  readonly connections: Connection[]
+  private waiters: { resolve(): void; reject(e: SockError): void }[] = []
+
+  constructor(
+    readonly name: string,
+    addresses: readonly Address[],
+    mode: Mode,
+    options: ConnectionOptions,
+    private readonly sink: ChannelSink,
+  ) {
+    const connSink: ConnectionSink = {
+      state: (conn, state, detail) => {
+        this.sink.state(this, conn, state, detail)
+        if (state === 'open') this.settle()
+        else if ((state === 'closed' || state === 'giveup') && this.connections.every((c) => c.state === 'closed' || c.state === 'giveup')) {
+          this.settle(detail.error ?? new ConnectionError('ERR_CLOSED', `channel '${name}' was closed before it opened`))
+        }
+      },
+      frame: (conn, frame) => this.sink.frame(this, conn, frame),
+      error: (conn, error) => this.sink.error(this, conn, error),
+      reconnect: (conn, detail) => this.sink.reconnect(this, conn, detail),
+    }
+    const groups = mode === 'failover' ? [addresses] : addresses.map((a) => [a])
+    this.connections = groups.map((g) => new Connection(name, g, options, connSink))
+  }
+
+  get isOpen(): boolean {
+    return this.connections.some((c) => c.isOpen)
+  }
+
+  /** Resolves once any connection of the channel is open; rejects if every one is closed for good. */
+  ready(): Promise<void> {
+    if (this.isOpen) return Promise.resolve()
+    const ended = this.connections.find((c) => c.state === 'closed' || c.state === 'giveup')
+    if (ended && this.connections.every((c) => c.state === 'closed' || c.state === 'giveup')) {
+      return Promise.reject(new ConnectionError(ended.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED', `channel '${this.name}' is ${ended.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}`))
+    }
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }))
+  }
+
+  private settle(error?: SockError): void {
+    const w = this.waiters
+    this.waiters = []
+    for (const x of w) error ? x.reject(error) : x.resolve()
+  }
+
+  /** Sends an encoded frame on every connection (each sends now or queues). Resolves when at least one wrote it. */
+  send(text: string): Promise<void> {
+    if (this.connections.length === 1) return this.connections[0]!.send(text)
+    return Promise.any(this.connections.map((c) => c.send(text))).catch((e: AggregateError) => {
+      throw e.errors[0] as SockError
+    })
+  }
+
+  /** The instance id the server gave us, on the first connection that has one. */
+  get id(): string | undefined {
+    for (const c of this.connections) if (c.id) return c.id
+    return undefined
+  }
+
+  check(): void {
+    for (const c of this.connections) c.check()
+  }
+
+  reconnect(): void {
+    for (const c of this.connections) c.reconnect()
+  }
+
+  close(): void {
+    for (const c of this.connections) c.close()
+    this.settle(new ConnectionError('ERR_CLOSED', `channel '${this.name}' was closed before it opened`))
+  }
+}

@@ -1,0 +1,410 @@
+/**
+ * SockClient: setup, join/leave, on/once/off/signal/send, lifecycle on the local `socket` channel, REST.
+ * Knows nothing of frames beyond choosing their type.
+ */
+import EventEmitter from 'eventemitter3'
+import WebSocketImpl from 'isomorphic-ws'
+import { AddressBook, type Address, type SetupArgs } from './address'
+import { DEFAULT_RECONNECT, type ReconnectOptions } from './backoff'
+import { Channel } from './channel'
+import { DEFAULT_QUEUE, type Connection, type ConnectionOptions, type ConnectionState, type QueueOptions, type WebSocketLike } from './connection'
+import { decodeEnvelope, encodeEnvelope, randomName, TYPE_EVENT } from './envelope'
+import { ProtocolError, ValidationError, type SockError } from './errors'
+import { checkChannel, checkId, checkToken, DEFAULT_MAX_FRAME_BYTES, encodeFrame, TYPE_FILE, TYPE_TEXT, type Frame } from './protocol'
+import { getInstance, listInstances, mergeAll, type Instance } from './rest'
+
+/** A file as event `file` delivers it. */
+export interface SockFile {
+  name: string
+  bytes: Uint8Array
+  size: number
+}
+
+/** channel -> event -> payload. */
+export type EventMap = { [channel: string]: { [event: string]: unknown } }
+
+/** The map used when none is given: any channel, any event; `message` is text and `file` a file. */
+export type AnyEvents = { [channel: string]: { message: string; file: SockFile; [event: string]: any } }
+
+/** What a listener receives with every message. */
+export interface SockMessage<T = unknown> {
+  channel: string
+  event: string
+  /** The Sock frame type it arrived in. */
+  type: number
+  data: T
+  /** The sender's instance id (set by the server). */
+  from: string
+  /** The address (`String(address)`) it arrived from. */
+  address: string
+}
+
+/** Lifecycle events on the local `socket` channel (never sent on the wire). */
+export interface LifecycleInfo {
+  channel: string
+  /** The address (`String(address)`) this is about. */
+  address: string
+  state: ConnectionState
+  code?: number
+  reason?: string
+  error?: SockError
+  /** `reconnect`: retry number (1-based) and the delay before it, in ms. */
+  attempt?: number
+  delay?: number
+}
+
+export type LifecycleEvent = 'connecting' | 'open' | 'close' | 'reconnect' | 'error' | 'giveup'
+
+/** The local lifecycle channel. It is never a Sock channel. */
+export const SOCKET = 'socket'
+
+export type Unsubscribe = () => void
+
+export interface SockClientOptions {
+  /** Instance id to join with (`[A-Za-z0-9]+`). Absent: the server picks one; see `idOf()`. */
+  id?: string
+  /** Server token. Absent: the server's default (`demo`). Never logged or shown. */
+  token?: string
+  /** WebSocket constructor; defaults to the browser's, or `ws` in Node. */
+  WebSocket?: WebSocketLike
+  /** Keep-alive and liveness probe interval in ms (default 15 000; keep it well inside the server's window). */
+  pingInterval?: number
+  /** How long the who-am-I reply may take before the connection counts as dead, in ms (default 10 000). */
+  probeTimeout?: number
+  /** How long a connection attempt may take, in ms (default 10 000). */
+  connectTimeout?: number
+  /** The server's read limit for a whole frame in UTF-8 bytes (default 1024, the reference server's). */
+  maxFrameBytes?: number
+  reconnect?: Partial<ReconnectOptions>
+  queue?: Partial<QueueOptions>
+  /** REST timeout in ms (default 5000). */
+  restTimeout?: number
+  /** fetch for REST; defaults to the global one. */
+  fetch?: typeof fetch
+}
+
+type Channels<E> = keyof E & string
+type Events<E, C extends keyof E> = keyof E[C] & string
+type Payload<E, C extends keyof E, K> = K extends keyof E[C] ? E[C][K] : never
+type ChannelListener<E, C extends keyof E> = (event: Events<E, C>, message: SockMessage<E[C][Events<E, C>]>) => void
+type EventListener<E, C extends keyof E, K extends keyof E[C]> = (data: E[C][K], message: SockMessage<E[C][K]>) => void
+type Listener = (...args: any[]) => void
+
+function positive(v: unknown, name: string, fallback: number, allowInfinity = false): number {
+  if (v === undefined) return fallback
+  if (typeof v !== 'number' || !(v >= 0) || (!allowInfinity && !Number.isFinite(v))) {
+    throw new ValidationError(name, `invalid ${name} ${String(v)}: use a non-negative number`)
+  }
+  return v
+}
+
+function base64ToBytes(b64: string): Uint8Array {
+  const bin = atob(b64)
+  const out = new Uint8Array(bin.length)
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i)
+  return out
+}
+
+/** The connection of a client: its addresses (pocketsocket's `connection`) and a chainable `on`. */
+export class SockConnection extends AddressBook {
+  constructor(private readonly client: SockClient<any>) {
+    super()
+  }
+
+  /** Same as `client.on(...)`, so `setup(...).on('socket', fn)` chains. */
+  on(...args: Parameters<SockClient<any>['on']>): Unsubscribe {
+    return (this.client.on as (...a: unknown[]) => Unsubscribe)(...args)
+  }
+
+  /** Forgets every address and leaves every channel. */
+  empty(): this {
+    this.client.close()
+    this.clear()
+    return this
+  }
+}
+
+export class SockClient<E extends EventMap = AnyEvents> {
+  readonly connection: SockConnection
+  private readonly emitter = new EventEmitter()
+  private readonly channels = new Map<string, Channel>()
+  private readonly wanted = new Set<string>()
+  private readonly conn: ConnectionOptions
+  private readonly rest: { timeout: number; fetch?: typeof fetch }
+  private readonly prefix = randomName(8)
+  private seq = 0
+  private wake: (() => void) | undefined
+
+  constructor(options: SockClientOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new ValidationError('options', 'SockClient options must be an object')
+    const o = options
+    if (o.id !== undefined) checkId(o.id, 'options.id')
+    checkToken(o.token, 'options.token')
+    const WS = o.WebSocket ?? (WebSocketImpl as unknown as WebSocketLike | undefined)
+    if (typeof WS !== 'function') throw new ValidationError('options.WebSocket', 'no WebSocket in this runtime: pass options.WebSocket (in Node, the ws package)')
+    const maxFrameBytes = positive(o.maxFrameBytes, 'options.maxFrameBytes', DEFAULT_MAX_FRAME_BYTES)
+    if (maxFrameBytes < 64) throw new ValidationError('options.maxFrameBytes', `options.maxFrameBytes ${maxFrameBytes} is too small: a Sock frame needs at least 64 bytes`)
+    const r = { ...DEFAULT_RECONNECT, ...o.reconnect }
+    for (const k of ['minDelay', 'maxDelay', 'factor', 'minUptime'] as const) positive(r[k], `options.reconnect.${k}`, 0)
+    positive(r.maxRetries, 'options.reconnect.maxRetries', 0, true)
+    const q = { ...DEFAULT_QUEUE, ...o.queue }
+    positive(q.maxCount, 'options.queue.maxCount', 0, true)
+    positive(q.maxBytes, 'options.queue.maxBytes', 0, true)
+    if (q.overflow !== 'reject' && q.overflow !== 'drop-oldest') throw new ValidationError('options.queue.overflow', `invalid options.queue.overflow ${String(q.overflow)}: use 'reject' or 'drop-oldest'`)
+    this.conn = {
+      WebSocket: WS,
+      id: o.id,
+      token: o.token,
+      pingInterval: positive(o.pingInterval, 'options.pingInterval', 15_000) || 15_000,
+      probeTimeout: positive(o.probeTimeout, 'options.probeTimeout', 10_000) || 10_000,
+      connectTimeout: positive(o.connectTimeout, 'options.connectTimeout', 10_000) || 10_000,
+      maxFrameBytes,
+      reconnect: r,
+      queue: q,
+    }
+    this.rest = { timeout: positive(o.restTimeout, 'options.restTimeout', 5000) || 5000, fetch: o.fetch }
+    this.connection = new SockConnection(this)
+  }
+
+  /**
+   * Sets the addresses: `'host:port'`, `(host, port)`, a `ws://` / `wss://` URL, `(hosts[], ports[], 'mix' | 'flat',
+   * mode)`, a list of addresses or URLs, or `{ name: [host, port] | { ip, port } | url }`; mode `'broadcast'`
+   * (every address at once, the default) or `'failover'` (one at a time). Channels already joined move to the
+   * new addresses. Returns `client.connection`, so `setup(...).on('socket', fn)` chains.
+   */
+  setup(...args: SetupArgs): SockConnection {
+    this.connection.set(...args)
+    for (const ch of this.channels.values()) ch.close()
+    this.channels.clear()
+    for (const name of this.wanted) this.open(name)
+    return this.connection
+  }
+
+  private addresses(): readonly Address[] {
+    if (!this.connection.isSetup()) throw new ValidationError('setup', 'no address: call client.setup(address) first')
+    return this.connection.list()
+  }
+
+  private open(name: string): Channel {
+    let ch = this.channels.get(name)
+    if (ch) return ch
+    ch = new Channel(name, this.addresses(), this.connection.mode, this.conn, {
+      state: (c, conn, state, d) => {
+        const info: LifecycleInfo = { channel: c.name, address: String(conn.address), state, ...d }
+        const ev: LifecycleEvent = state === 'open' ? 'open' : state === 'connecting' ? 'connecting' : state === 'giveup' ? 'giveup' : 'close'
+        if (d.error) this.lifecycle('error', info)
+        this.lifecycle(ev, info)
+      },
+      frame: (c, conn, f) => this.receive(c, conn, f),
+      error: (c, conn, error) => this.lifecycle('error', { channel: c.name, address: String(conn.address), state: conn.state, error }),
+      reconnect: (c, conn, d) => this.lifecycle('reconnect', { channel: c.name, address: String(conn.address), state: conn.state, ...d }),
+    })
+    this.channels.set(name, ch)
+    this.watch()
+    return ch
+  }
+
+  private lifecycle(event: LifecycleEvent, info: LifecycleInfo): void {
+    this.emit(SOCKET, event, info, info)
+  }
+
+  private emit(channel: string, event: string, data: unknown, message: unknown): void {
+    this.emitter.emit(`${channel}\0${event}`, data, message)
+    this.emitter.emit(`${channel}\0`, event, message)
+  }
+
+  private receive(ch: Channel, conn: Connection, f: Frame): void {
+    let event: string
+    let data: unknown
+    if (f.type === TYPE_TEXT) {
+      event = 'message'
+      data = f.data
+    } else if (f.type === TYPE_FILE) {
+      const i = f.data.indexOf(':')
+      let bytes: Uint8Array | undefined
+      try {
+        if (i > 0) bytes = base64ToBytes(f.data.slice(i + 1))
+      } catch {}
+      if (!bytes) return this.lifecycle('error', { channel: ch.name, address: String(conn.address), state: conn.state, error: new ProtocolError('ERR_PROTOCOL', `received a type-2 file frame from '${f.from}' that is not <name>:<base64>`) })
+      event = 'file'
+      data = { name: f.data.slice(0, i), bytes, size: bytes.length } satisfies SockFile
+    } else if (f.type === TYPE_EVENT) {
+      const env = decodeEnvelope(f.data)
+      if (env instanceof ProtocolError) return this.lifecycle('error', { channel: ch.name, address: String(conn.address), state: conn.state, error: env })
+      event = env.e
+      data = env.d
+    } else {
+      event = `type:${f.type}`
+      data = f.data
+    }
+    const message: SockMessage = { channel: ch.name, event, type: f.type, data, from: f.from, address: String(conn.address) }
+    this.emit(ch.name, event, data, message)
+  }
+
+  /** Joins `channel` on the addresses of the mode; resolves once its connection is open (proven end to end). */
+  join(channel: Channels<E>): Promise<void> {
+    checkChannel(channel)
+    if (channel === SOCKET) return Promise.reject(new ValidationError('channel', `'socket' is the local lifecycle channel and cannot be joined`))
+    try {
+      this.wanted.add(channel)
+      return this.open(channel).ready()
+    } catch (e) {
+      this.wanted.delete(channel)
+      return Promise.reject(e)
+    }
+  }
+
+  /** Leaves `channel`: closes its connections; queued sends reject. Listeners stay registered. */
+  leave(channel: Channels<E>): void {
+    checkChannel(channel)
+    this.wanted.delete(channel)
+    this.channels.get(channel)?.close()
+    this.channels.delete(channel)
+  }
+
+  /** Listens to lifecycle events on the local `socket` channel. */
+  on(channel: typeof SOCKET, event: LifecycleEvent, fn: (info: LifecycleInfo, message: LifecycleInfo) => void): Unsubscribe
+  on(channel: typeof SOCKET, fn: (event: LifecycleEvent, info: LifecycleInfo) => void): Unsubscribe
+  /** Listens to `event` on `channel` (joining it): `fn(data, message)`. */
+  on<C extends Channels<E>, K extends Events<E, C>>(channel: C, event: K, fn: EventListener<E, C, K>): Unsubscribe
+  /** Listens to every event on `channel` (joining it): `fn(event, message)`. */
+  on<C extends Channels<E>>(channel: C, fn: ChannelListener<E, C>): Unsubscribe
+  on(channel: string, a: string | Listener, b?: Listener): Unsubscribe {
+    return this.listen(channel, a, b, false)
+  }
+
+  /** Like `on`, for one call. */
+  once(channel: typeof SOCKET, event: LifecycleEvent, fn: (info: LifecycleInfo, message: LifecycleInfo) => void): Unsubscribe
+  once(channel: typeof SOCKET, fn: (event: LifecycleEvent, info: LifecycleInfo) => void): Unsubscribe
+  once<C extends Channels<E>, K extends Events<E, C>>(channel: C, event: K, fn: EventListener<E, C, K>): Unsubscribe
+  once<C extends Channels<E>>(channel: C, fn: ChannelListener<E, C>): Unsubscribe
+  once(channel: string, a: string | Listener, b?: Listener): Unsubscribe {
+    return this.listen(channel, a, b, true)
+  }
+
+  /** Removes a listener added with `on` / `once` (the same arguments). Stays joined. */
+  off(channel: string, event: string, fn: Listener): void
+  off(channel: string, fn: Listener): void
+  off(channel: string, a: string | Listener, b?: Listener): void {
+    const [key, fn] = this.key(channel, a, b)
+    this.emitter.off(key, fn)
+  }
+
+  private key(channel: string, a: string | Listener, b?: Listener): [string, Listener] {
+    if (channel !== SOCKET) checkChannel(channel)
+    if (typeof a === 'function') return [`${channel}\0`, a]
+    if (typeof a !== 'string' || a === '') throw new ValidationError('event', `invalid event ${String(a)}: an event name is a non-empty string`)
+    if (typeof b !== 'function') throw new ValidationError('listener', `missing listener for event '${a}': pass a function`)
+    return [`${channel}\0${a}`, b]
+  }
+
+  private listen(channel: string, a: string | Listener, b: Listener | undefined, once: boolean): Unsubscribe {
+    const [key, fn] = this.key(channel, a, b)
+    // Registering the same function twice is harmless: it is called once per message.
+    if (!this.emitter.listeners(key).includes(fn)) this.emitter[once ? 'once' : 'on'](key, fn)
+    if (channel !== SOCKET && !this.wanted.has(channel)) {
+      this.wanted.add(channel)
+      if (this.connection.isSetup()) this.open(channel)
+    }
+    return () => this.emitter.off(key, fn)
+  }
+
+  /**
+   * Sends `data` as `event` on `channel` (joining it). `message` with a string is a plain Sock text frame
+   * (type 1); every other event travels in sock-client's envelope. Resolves once written to a socket; queued
+   * while the channel is not open; rejects with the reason otherwise.
+   */
+  signal<C extends Channels<E>, K extends Events<E, C>>(channel: C, event: K, data: Payload<E, C, K>): Promise<void> {
+    checkChannel(channel)
+    if (typeof event !== 'string' || event === '') return Promise.reject(new ValidationError('event', `invalid event ${String(event)}: an event name is a non-empty string`))
+    try {
+      const text =
+        event === 'message' && typeof data === 'string'
+          ? encodeFrame(TYPE_TEXT, data, this.conn.maxFrameBytes)
+          : encodeFrame(TYPE_EVENT, encodeEnvelope(this.nextId(), event, data), this.conn.maxFrameBytes)
+      return this.sendText(channel, text)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  /** Sends a raw Sock frame `{type, data}` on `channel` (joining it). */
+  send(channel: Channels<E>, type: number, data: string): Promise<void> {
+    try {
+      checkChannel(channel)
+      return this.sendText(channel, encodeFrame(type, data, this.conn.maxFrameBytes))
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  private sendText(channel: string, text: string): Promise<void> {
+    if (channel === SOCKET) throw new ValidationError('channel', `'socket' is the local lifecycle channel: nothing is sent on it`)
+    this.wanted.add(channel)
+    return this.open(channel).send(text)
+  }
+
+  private nextId(): string {
+    return this.prefix + (++this.seq).toString(36)
+  }
+
+  /** The instance id the server gave this client on `channel` (after `open`), or `undefined`. */
+  idOf(channel: Channels<E>): string | undefined {
+    return this.channels.get(channel)?.id
+  }
+
+  /** The state of `channel`: `open` if any of its connections is, else that of its first connection. */
+  stateOf(channel: Channels<E>): ConnectionState | undefined {
+    const ch = this.channels.get(channel)
+    if (!ch) return undefined
+    return ch.isOpen ? 'open' : ch.connections[0]!.state
+  }
+
+  /** Every instance in `channel`, from every address, merged by id (`[]` when nobody is in it). */
+  instances(channel: Channels<E>): Promise<Instance[]> {
+    try {
+      checkChannel(channel)
+      return mergeAll(this.addresses(), (a) => listInstances(a, channel, this.rest))
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  /** One instance of `channel`, or `null`. */
+  async instance(channel: Channels<E>, id: string): Promise<Instance | null> {
+    checkChannel(channel)
+    checkId(id)
+    const all = await mergeAll(this.addresses(), (a) => getInstance(a, channel, id, this.rest))
+    return all[0] ?? null
+  }
+
+  /** Reconnects every channel now (after a give-up, or to skip a pending retry delay). */
+  reconnect(): void {
+    for (const ch of this.channels.values()) ch.reconnect()
+  }
+
+  /** Closes every channel; queued sends reject. Leaves no timer or socket behind. Listeners stay. */
+  close(): void {
+    this.wanted.clear()
+    for (const ch of this.channels.values()) ch.close()
+    this.channels.clear()
+    this.watch()
+  }
+
+  /** In browsers: check liveness when the network comes back or a hidden page becomes visible. */
+  private watch(): void {
+    const g = globalThis as { addEventListener?: Window['addEventListener']; removeEventListener?: Window['removeEventListener']; document?: Document }
+    if (!g.addEventListener || !g.document) return
+    if (this.channels.size && !this.wake) {
+      this.wake = () => {
+        if (g.document!.visibilityState !== 'hidden') for (const ch of this.channels.values()) ch.check()
+      }
+      g.addEventListener('online', this.wake)
+      g.document.addEventListener('visibilitychange', this.wake)
+    } else if (!this.channels.size && this.wake) {
+      g.removeEventListener!('online', this.wake)
+      g.document.removeEventListener('visibilitychange', this.wake)
+      this.wake = undefined
+    }
+  }
+}

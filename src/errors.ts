@@ -1,0 +1,104 @@
+/**
+ * Typed errors. Every error sock-client throws or emits is a `SockError` with a stable string `code`
+ * and a literal `name`, so `err instanceof X` and `isX(err)` (which also matches by name, across
+ * bundles and realms) both work.
+ */
+export type SockErrorCode =
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_ADDRESS'
+  | 'ERR_FRAME_TOO_LARGE'
+  | 'ERR_PROTOCOL'
+  | 'ERR_SERVER'
+  | 'ERR_REJECTED'
+  | 'ERR_CLOSED'
+  | 'ERR_QUEUE_FULL'
+  | 'ERR_GAVE_UP'
+  | 'ERR_HTTP'
+  | 'ERR_TIMEOUT'
+  | 'ERR_NETWORK'
+
+export class SockError extends Error {
+  override name: string = 'SockError'
+  readonly code: SockErrorCode
+  constructor(code: SockErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+  }
+}
+
+/** A public method got an argument it cannot use. `argument` names it. */
+export class ValidationError extends SockError {
+  override name = 'ValidationError' as const
+  constructor(readonly argument: string, message: string) {
+    super('ERR_INVALID_ARGUMENT', message)
+  }
+}
+
+/** `setup()` got an address it cannot use. `value` is the offending value. */
+export class AddressError extends SockError {
+  override name = 'AddressError' as const
+  /** For a `flat` list whose arrays differ in length: both arrays. */
+  ips?: readonly string[]
+  ports?: readonly (string | number)[]
+  constructor(readonly value: unknown, message: string) {
+    super('ERR_ADDRESS', message)
+  }
+}
+
+/** A frame would exceed the server's read limit (`maxFrameBytes`). */
+export class FrameTooLargeError extends SockError {
+  override name = 'FrameTooLargeError' as const
+  constructor(readonly bytes: number, readonly limit: number) {
+    super(
+      'ERR_FRAME_TOO_LARGE',
+      `frame of ${bytes} bytes exceeds maxFrameBytes (${limit}); send less data or raise maxFrameBytes to the server's -limit`,
+    )
+  }
+}
+
+/** Something arrived that is not a valid Sock frame, or the server answered with an `{"error"}` frame. */
+export class ProtocolError extends SockError {
+  override name = 'ProtocolError' as const
+}
+
+/** A connection failed, was closed, or was rejected by the server (close code 1008). */
+export class ConnectionError extends SockError {
+  override name = 'ConnectionError' as const
+  constructor(
+    code: SockErrorCode,
+    message: string,
+    /** The WebSocket close code, when there was one. */
+    readonly closeCode?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options)
+  }
+}
+
+/** A REST call failed: HTTP status, timeout or network. */
+export class RestError extends SockError {
+  override name = 'RestError' as const
+  constructor(
+    code: SockErrorCode,
+    message: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options)
+  }
+}
+
+const NAMES = ['SockError', 'ValidationError', 'AddressError', 'FrameTooLargeError', 'ProtocolError', 'ConnectionError', 'RestError']
+
+const guard =
+  <T>(name: string) =>
+  (e: unknown): e is T =>
+    e instanceof Error && (name === 'SockError' ? NAMES.includes(e.name) : e.name === name)
+
+export const isSockError = guard<SockError>('SockError')
+export const isValidationError = guard<ValidationError>('ValidationError')
+export const isAddressError = guard<AddressError>('AddressError')
+export const isFrameTooLargeError = guard<FrameTooLargeError>('FrameTooLargeError')
+export const isProtocolError = guard<ProtocolError>('ProtocolError')
+export const isConnectionError = guard<ConnectionError>('ConnectionError')
+export const isRestError = guard<RestError>('RestError')

@@ -1,0 +1,151 @@
+/**
+ * Sock frames: the connection URL, encoding with a byte-size check, defensive decoding, reserved types.
+ * Browser-safe; knows nothing of events or reconnects.
+ */
+import { FrameTooLargeError, ProtocolError, ValidationError } from './errors'
+
+/** Keep-alive ping: marks the instance alive, no reply. */
+export const TYPE_PING = -1
+/** "Who am I": the server replies to the sender with its id. */
+export const TYPE_WHOAMI = 0
+/** Plain text in `data` (sockc convention). Event `message`. */
+export const TYPE_TEXT = 1
+/** A file, `data` = `<basename>:<base64>` (sockc convention). Event `file`. */
+export const TYPE_FILE = 2
+
+/** The reference server's read limit for a whole frame, in UTF-8 bytes. */
+export const DEFAULT_MAX_FRAME_BYTES = 1024
+
+export interface Frame {
+  type: number
+  data: string
+  from: string
+}
+
+const NAME_RE = /^[A-Za-z0-9]+$/
+
+/** Channel names and ids are ASCII letters and digits only. */
+export function isName(v: unknown): v is string {
+  return typeof v === 'string' && NAME_RE.test(v)
+}
+
+export function checkChannel(channel: unknown, argument = 'channel'): string {
+  if (!isName(channel)) {
+    throw new ValidationError(argument, `invalid channel ${JSON.stringify(channel) ?? String(channel)}: a Sock channel name is ASCII letters and digits only ([A-Za-z0-9]+), as in 'chat' or 'room42'`)
+  }
+  return channel
+}
+
+export function checkId(id: unknown, argument = 'id'): string {
+  if (!isName(id)) {
+    throw new ValidationError(argument, `invalid id ${JSON.stringify(id) ?? String(id)}: an instance id is ASCII letters and digits only ([A-Za-z0-9]+); omit it to let the server pick one`)
+  }
+  return id
+}
+
+export function checkToken(token: unknown, argument = 'token'): string | undefined {
+  if (token === undefined) return undefined
+  if (typeof token !== 'string' || token === '') {
+    throw new ValidationError(argument, `invalid ${argument}: it must be a non-empty string; omit it to use the server's default ('demo')`)
+  }
+  return token
+}
+
+/** `<base>/channel/<channel>?id=<id>&token=<token>`, every part encoded; id and token only when set. */
+export function channelUrl(base: string, channel: string, id?: string, token?: string): string {
+  let url = `${base}/channel/${encodeURIComponent(checkChannel(channel))}`
+  const q: string[] = []
+  if (id !== undefined) q.push(`id=${encodeURIComponent(checkId(id))}`)
+  if (checkToken(token) !== undefined) q.push(`token=${encodeURIComponent(token!)}`)
+  return q.length ? `${url}?${q.join('&')}` : url
+}
+
+/** Replaces the value of any `token` query parameter, so a URL can be shown or logged. */
+export function redact(text: string): string {
+  return text.replace(/([?&]token=)[^&#\s]*/g, '$1***')
+}
+
+/** UTF-8 byte length of a string, without allocating. */
+export function utf8Length(s: string): number {
+  let n = s.length
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) continue
+    if (c < 0x800) n += 1
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2 // surrogate pair: 2 UTF-16 units, 4 bytes
+      i++
+    } else n += 2
+  }
+  return n
+}
+
+/**
+ * Encodes an outbound frame: always `type` and `data`, never `from`. Throws `ValidationError` for a non-integer
+ * type or non-string data and `FrameTooLargeError` when the UTF-8 frame exceeds `maxFrameBytes`.
+ */
+export function encodeFrame(type: number, data: string, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): string {
+  if (!Number.isSafeInteger(type)) throw new ValidationError('type', `invalid type ${String(type)}: a Sock frame type is an integer (1 text, 2 file, > 2 for applications)`)
+  if (typeof data !== 'string') throw new ValidationError('data', `invalid data of type ${data === null ? 'null' : typeof data}: a raw Sock frame carries a string; use signal() for other payloads`)
+  const text = `{"type":${type},"data":${JSON.stringify(data)}}`
+  // Fast path: a string of n UTF-16 units is at most 3n UTF-8 bytes.
+  if (text.length * 3 > maxFrameBytes) {
+    const bytes = utf8Length(text)
+    if (bytes > maxFrameBytes) throw new FrameTooLargeError(bytes, maxFrameBytes)
+  }
+  return text
+}
+
+export type Decoded = { frame: Frame; error?: undefined } | { frame?: undefined; error: ProtocolError }
+
+let decoder: TextDecoder | undefined
+
+function toText(raw: unknown): string | undefined {
+  if (typeof raw === 'string') return raw
+  if (raw instanceof ArrayBuffer || ArrayBuffer.isView(raw)) {
+    decoder ??= new TextDecoder('utf-8', { fatal: true })
+    try {
+      return decoder.decode(raw as ArrayBuffer)
+    } catch {
+      return undefined
+    }
+  }
+  if (Array.isArray(raw) && raw.every((x) => ArrayBuffer.isView(x))) {
+    // ws's 'nodebuffer' fragments
+    const parts = raw as Uint8Array[]
+    const all = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
+    let o = 0
+    for (const p of parts) all.set(p, (o += p.byteLength) - p.byteLength)
+    return toText(all)
+  }
+  return undefined
+}
+
+function fail(message: string): Decoded {
+  return { error: new ProtocolError('ERR_PROTOCOL', message) }
+}
+
+/**
+ * Decodes an inbound frame (text or binary) defensively: never throws. `{"error": ...}` frames become a
+ * `ProtocolError` with code `ERR_SERVER`; anything that is not a Sock frame becomes one with `ERR_PROTOCOL`.
+ */
+export function decodeFrame(raw: unknown): Decoded {
+  const text = toText(raw)
+  if (text === undefined) return fail('received a binary frame that is not UTF-8 text')
+  let v: unknown
+  try {
+    v = JSON.parse(text)
+  } catch {
+    return fail(`received a frame that is not JSON (${text.length} chars)`)
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return fail('received JSON that is not a Sock frame object')
+  const o = v as Record<string, unknown>
+  if ('error' in o) {
+    return { error: new ProtocolError('ERR_SERVER', `server error: ${typeof o.error === 'string' ? o.error : JSON.stringify(o.error)}`) }
+  }
+  const type = o.type === undefined ? TYPE_WHOAMI : o.type
+  if (!Number.isSafeInteger(type)) return fail('received a frame whose type is not an integer')
+  if (o.data !== undefined && typeof o.data !== 'string') return fail('received a frame whose data is not a string')
+  if (o.from !== undefined && typeof o.from !== 'string') return fail('received a frame whose from is not a string')
+  return { frame: { type: type as number, data: (o.data as string) ?? '', from: (o.from as string) ?? '' } }
+}

@@ -1,0 +1,337 @@
+/**
+ * The embedded Sock server (Node only): the routes, frames and REST of PROTOCOL.md, without the reference
+ * server's crashes. It rejects a wrong token, a bad channel, a bad or duplicate id (close 1008 with a reason),
+ * survives any input, removes exactly the connection that left, fans out safely (a consumer that cannot keep up
+ * is closed with 1013, never buffered without bound) and handles un-pinged instances as PROTOCOL.md §3 says.
+ */
+import { EventEmitter } from 'node:events'
+import { createReadStream, statSync } from 'node:fs'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { extname, join, normalize, resolve as resolvePath, sep } from 'node:path'
+import type { Duplex } from 'node:stream'
+import { WebSocket, WebSocketServer, type RawData } from 'ws'
+import { randomName } from '../envelope'
+import { isName } from '../protocol'
+
+export interface SockServerOptions {
+  /** TCP port; 0 (the default) picks a free one. */
+  port?: number
+  /** Interface to bind; loopback unless you say otherwise. */
+  host?: string
+  /** The token clients must present (absent `token=` means `demo`); `null` accepts any token. */
+  token?: string | null
+  /** Read limit for a whole frame, in bytes: a larger frame closes the connection with 1009. */
+  limit?: number
+  /** Keep-alive window in ms: an instance with no ping in a window goes stale (PROTOCOL.md §3). */
+  pingWindow?: number
+  /** Send `Access-Control-Allow-Origin: *` on the REST routes, so pages on other origins can list instances. */
+  cors?: boolean
+  /** A directory served over HTTP at `/` (the demo page). */
+  static?: string
+  /** Bytes a slow consumer may have buffered before it is closed with 1013 (default 8 MiB). */
+  maxBuffered?: number
+}
+
+export interface InstanceRecord {
+  channel: string
+  id: string
+  created_at: string
+}
+
+export interface SockServerEvents {
+  connect: [info: { channel: string; id: string }]
+  disconnect: [info: { channel: string; id: string; code: number }]
+  reject: [info: { channel: string; reason: string }]
+}
+
+interface Member {
+  ws: WebSocket
+  channel: string
+  id: string
+  createdAt: string
+  lastPing: number
+  stale: boolean
+}
+
+const INVALID_JSON = '{"error":"Invalid json format"}'
+
+const MIME: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.map': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+}
+
+/** RFC 3339 with nanoseconds, as the reference server writes `created_at`. */
+function timestamp(): string {
+  const ns = process.hrtime.bigint() % 1_000_000n
+  return `${new Date().toISOString().slice(0, 23)}${String(ns).padStart(6, '0')}Z`
+}
+
+export class SockServer extends EventEmitter<SockServerEvents> {
+  readonly host: string
+  port = 0
+  private readonly http: Server
+  private readonly wss: WebSocketServer
+  private readonly channels = new Map<string, Map<string, Member>>()
+  private readonly ticker: ReturnType<typeof setInterval>
+  private readonly o: Required<Omit<SockServerOptions, 'static' | 'token'>> & { token: string | null; static?: string }
+
+  constructor(options: SockServerOptions = {}) {
+    super()
+    const o = { port: 0, host: '127.0.0.1', token: 'demo', limit: 1024, pingWindow: 60_000, cors: true, maxBuffered: 8 << 20, ...options }
+    for (const k of ['port', 'limit', 'pingWindow', 'maxBuffered'] as const) {
+      if (typeof o[k] !== 'number' || !Number.isInteger(o[k]) || o[k] < 0) throw new TypeError(`createSockServer: invalid ${k} ${String(o[k])}: use a non-negative integer`)
+    }
+    if (o.port > 65535) throw new TypeError(`createSockServer: invalid port ${o.port}: use 0 to 65535`)
+    if (o.token !== null && (typeof o.token !== 'string' || o.token === '')) throw new TypeError('createSockServer: token must be a non-empty string, or null to accept any token')
+    this.o = o
+    this.host = o.host
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: o.limit, perMessageDeflate: false })
+    this.http = createServer((req, res) => this.onRequest(req, res))
+    this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head))
+    this.http.on('clientError', (_e, socket) => socket.destroy())
+    this.ticker = setInterval(() => this.sweep(), Math.max(10, Math.floor(o.pingWindow / 4)))
+    this.ticker.unref()
+  }
+
+  /** `ws://host:port` */
+  get url(): string {
+    return `ws://${this.hostPort}`
+  }
+
+  /** `http://host:port` */
+  get httpUrl(): string {
+    return `http://${this.hostPort}`
+  }
+
+  /** `host:port`, as `setup()` takes it. */
+  get address(): string {
+    return this.hostPort
+  }
+
+  private get hostPort(): string {
+    return `${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`
+  }
+
+  listen(): Promise<this> {
+    return new Promise((resolve, reject) => {
+      const onError = (e: NodeJS.ErrnoException) => {
+        reject(new Error(e.code === 'EADDRINUSE' ? `port ${this.o.port} on ${this.host} is in use: pick another port (or 0 for any free one)` : `cannot listen on ${this.host}:${this.o.port}: ${e.message}`))
+      }
+      this.http.once('error', onError)
+      this.http.listen(this.o.port, this.host, () => {
+        this.http.off('error', onError)
+        const a = this.http.address()
+        this.port = typeof a === 'object' && a ? a.port : this.o.port
+        resolve(this)
+      })
+    })
+  }
+
+  /** The instances of `channel`, as the REST route lists them. */
+  instances(channel: string): InstanceRecord[] {
+    return [...(this.channels.get(channel)?.values() ?? [])].map((m) => ({ channel: m.channel, id: m.id, created_at: m.createdAt }))
+  }
+
+  /** Number of open WebSocket connections. */
+  get connections(): number {
+    return this.wss.clients.size
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://x')
+    const path = url.pathname
+    const json = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json', ...(this.o.cors ? { 'access-control-allow-origin': '*' } : {}) })
+      res.end(JSON.stringify(body))
+    }
+    if (path.startsWith('/api/')) {
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, this.o.cors ? { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'GET, OPTIONS', 'access-control-allow-headers': '*', 'access-control-max-age': '86400' } : {})
+        return void res.end()
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') return json(405, { error: 'Method not allowed' })
+      const m = /^\/api\/channel\/([^/]+)(?:\/([^/]+))?\/?$/.exec(path)
+      if (!m) return json(404, { error: 'Not found' })
+      const channel = safeDecode(m[1]!)
+      const members = channel === undefined ? undefined : this.channels.get(channel)
+      if (m[2] === undefined) {
+        return members?.size ? json(200, this.instances(channel!)) : json(404, { error: 'Channel not found' })
+      }
+      const id = safeDecode(m[2])
+      const member = id === undefined ? undefined : members?.get(id)
+      return member ? json(200, { channel: member.channel, id: member.id, created_at: member.createdAt }) : json(404, { error: 'Instance not found' })
+    }
+    if (path.startsWith('/channel/')) {
+      res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket', connection: 'Upgrade' })
+      return void res.end('Upgrade Required: connect with a WebSocket client')
+    }
+    if (this.o.static && (req.method === 'GET' || req.method === 'HEAD')) return this.serveStatic(path, res)
+    json(404, { error: 'Not found' })
+  }
+
+  private serveStatic(path: string, res: ServerResponse): void {
+    const root = resolvePath(this.o.static!)
+    const rel = safeDecode(path) ?? ''
+    const file = normalize(join(root, rel.endsWith('/') ? `${rel}index.html` : rel))
+    if (file !== root && !file.startsWith(root + sep)) {
+      res.writeHead(403)
+      return void res.end()
+    }
+    let size = -1
+    try {
+      const st = statSync(file)
+      if (st.isFile()) size = st.size
+    } catch {}
+    if (size < 0) {
+      res.writeHead(404, { 'content-type': 'text/plain' })
+      return void res.end('Not found')
+    }
+    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', 'content-length': size, 'cache-control': 'no-cache' })
+    createReadStream(file).pipe(res)
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy())
+    const url = new URL(req.url ?? '/', 'http://x')
+    const m = /^\/channel\/([^/]*)\/?$/.exec(url.pathname)
+    if (!m) {
+      socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+      return
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', () => {})
+      const channel = safeDecode(m[1]!) ?? ''
+      const reject = (reason: string) => {
+        this.emit('reject', { channel, reason })
+        ws.close(1008, reason)
+      }
+      const ids = url.searchParams.getAll('id')
+      const tokens = url.searchParams.getAll('token')
+      const token = tokens.length ? tokens[0]! : 'demo'
+      if (!isName(channel)) return reject('invalid channel: use ASCII letters and digits')
+      if (tokens.length > 1) return reject('token given more than once')
+      if (this.o.token !== null && token !== this.o.token) return reject('invalid token')
+      if (ids.length > 1) return reject('id given more than once')
+      if (ids.length && !isName(ids[0])) return reject('invalid id: use ASCII letters and digits')
+      let members = this.channels.get(channel)
+      if (ids.length && members?.has(ids[0]!)) return reject('duplicate id: an instance with this id is already in the channel')
+      if (!members) this.channels.set(channel, (members = new Map()))
+      let id = ids[0]
+      while (id === undefined || (!ids.length && members.has(id))) id = randomName(12)
+      this.accept(ws, channel, id, members)
+    })
+  }
+
+  private accept(ws: WebSocket, channel: string, id: string, members: Map<string, Member>): void {
+    const me: Member = { ws, channel, id, createdAt: timestamp(), lastPing: Date.now(), stale: false }
+    members.set(id, me)
+    const fromJson = JSON.stringify(id)
+    this.emit('connect', { channel, id })
+    ws.on('message', (raw, isBinary) => this.onMessage(me, fromJson, raw, isBinary))
+    ws.on('close', (code) => {
+      // Remove exactly this connection: a later holder of the same id is not touched.
+      if (members.get(id) === me) members.delete(id)
+      if (!members.size && this.channels.get(channel) === members) this.channels.delete(channel)
+      this.emit('disconnect', { channel, id, code })
+    })
+  }
+
+  private onMessage(me: Member, fromJson: string, raw: RawData, isBinary: boolean): void {
+    let v: unknown
+    try {
+      v = JSON.parse(Array.isArray(raw) ? Buffer.concat(raw).toString() : raw.toString())
+    } catch {
+      v = undefined
+    }
+    const o = v as Record<string, unknown> | null | undefined
+    const type = o?.type ?? 0
+    const data = o?.data ?? ''
+    if (!o || typeof o !== 'object' || Array.isArray(o) || !Number.isSafeInteger(type) || typeof data !== 'string' || (o.from !== undefined && typeof o.from !== 'string')) {
+      me.ws.send(isBinary ? Buffer.from(INVALID_JSON) : INVALID_JSON)
+      return
+    }
+    if ((type as number) < 0) {
+      if (!me.stale) me.lastPing = Date.now()
+      return
+    }
+    if (me.stale) {
+      // PROTOCOL.md §3: a stale instance's next non-ping frame drops the connection (1006).
+      me.ws.terminate()
+      return
+    }
+    if (type === 0) {
+      const reply = `{"type":0,"data":${fromJson},"from":${fromJson}}`
+      me.ws.send(isBinary ? Buffer.from(reply) : reply)
+      return
+    }
+    const text = `{"type":${type},"data":${JSON.stringify(data)},"from":${fromJson}}`
+    const out = isBinary ? Buffer.from(text) : text
+    const members = this.channels.get(me.channel)
+    if (!members) return
+    for (const peer of members.values()) {
+      if (peer === me || peer.stale || peer.ws.readyState !== WebSocket.OPEN) continue
+      if (peer.ws.bufferedAmount > this.o.maxBuffered) {
+        peer.ws.close(1013, 'slow consumer: too much data buffered')
+        continue
+      }
+      peer.ws.send(out)
+    }
+  }
+
+  /** Marks instances that sent no ping within the window as stale, for good (PROTOCOL.md §3). */
+  private sweep(): void {
+    const now = Date.now()
+    for (const members of this.channels.values()) {
+      for (const m of members.values()) if (!m.stale && now - m.lastPing > this.o.pingWindow) m.stale = true
+    }
+  }
+
+  /**
+   * Stops the server. Graceful by default (close 1001 to every client, then wait briefly); `abrupt: true`
+   * drops every connection at once, as a crash would (clients see 1006).
+   */
+  async close(options: { abrupt?: boolean } = {}): Promise<void> {
+    clearInterval(this.ticker)
+    const clients = [...this.wss.clients]
+    if (options.abrupt) for (const ws of clients) ws.terminate()
+    else {
+      for (const ws of clients) ws.close(1001, 'server shutting down')
+      await Promise.race([
+        Promise.all(clients.map((ws) => (ws.readyState === WebSocket.CLOSED ? null : new Promise((r) => ws.once('close', r))))),
+        new Promise((r) => setTimeout(r, 500).unref()),
+      ])
+      for (const ws of clients) ws.terminate()
+    }
+    this.channels.clear()
+    await new Promise<void>((resolve) => {
+      this.wss.close()
+      if (!this.http.listening) return resolve()
+      this.http.close(() => resolve())
+      this.http.closeAllConnections()
+    })
+  }
+}
+
+function safeDecode(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return undefined
+  }
+}
+
+/** Starts an embedded Sock server; resolves once it listens (`server.port`, `server.url`). */
+export function createSockServer(options: SockServerOptions = {}): Promise<SockServer> {
+  try {
+    return new SockServer(options).listen()
+  } catch (e) {
+    return Promise.reject(e)
+  }
+}

@@ -1,0 +1,74 @@
+import WebSocket from 'ws'
+import { createSockServer, type SockServer, type SockServerOptions } from '../src/server'
+
+const servers = new Set<SockServer>()
+
+/** An embedded server on a free loopback port, closed by `closeAll()`. */
+export async function startServer(options: SockServerOptions = {}): Promise<SockServer> {
+  const s = await createSockServer({ port: 0, ...options })
+  servers.add(s)
+  return s
+}
+
+export async function closeAll(): Promise<void> {
+  await Promise.all([...servers].map((s) => s.close({ abrupt: true })))
+  servers.clear()
+}
+
+/** Polls `fn` until it returns a truthy value or `timeout` ms pass. */
+export async function waitFor<T>(fn: () => T | Promise<T>, timeout = 5000, what = 'condition'): Promise<NonNullable<T>> {
+  const end = Date.now() + timeout
+  for (;;) {
+    const v = await fn()
+    if (v) return v as NonNullable<T>
+    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
+    await sleep(10)
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+/** A plain Sock peer over raw `ws`: what sockc or any other Sock client would be. */
+export interface RawPeer {
+  ws: WebSocket
+  frames: any[]
+  texts: string[]
+  closed: Promise<{ code: number; reason: string }>
+  send(obj: unknown): void
+  next(pred?: (f: any) => boolean, timeout?: number): Promise<any>
+  close(): void
+}
+
+export function rawPeer(url: string, opts: { binary?: boolean } = {}): Promise<RawPeer> {
+  const ws = new WebSocket(url)
+  const frames: any[] = []
+  const texts: string[] = []
+  ws.on('error', () => {})
+  ws.on('message', (d) => {
+    texts.push(d.toString())
+    try {
+      frames.push(JSON.parse(d.toString()))
+    } catch {
+      frames.push(undefined)
+    }
+  })
+  const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })))
+  const peer: RawPeer = {
+    ws,
+    frames,
+    texts,
+    closed,
+    send: (obj) => ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj), { binary: !!opts.binary }),
+    next: async (pred = () => true, timeout = 3000) => {
+      const f = await waitFor(() => frames.find(pred), timeout, 'a frame')
+      frames.splice(frames.indexOf(f), 1)
+      return f
+    },
+    close: () => ws.close(),
+  }
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(peer))
+    ws.once('close', (code, reason) => resolve(peer)) // rejected at once (1008): the caller reads `closed`
+    ws.once('unexpected-response', () => reject(new Error('unexpected HTTP response')))
+  })
+}

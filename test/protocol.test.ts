@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest'
+import {
+  channelUrl,
+  decodeFrame,
+  encodeFrame,
+  FrameTooLargeError,
+  isValidationError,
+  ProtocolError,
+  redact,
+  utf8Length,
+  ValidationError,
+} from '../src'
+
+describe('channelUrl', () => {
+  it('builds the route with encoded parts, id and token only when set', () => {
+    expect(channelUrl('ws://127.0.0.1:3000', 'chat')).toBe('ws://127.0.0.1:3000/channel/chat')
+    expect(channelUrl('ws://h:1', 'chat', 'bob')).toBe('ws://h:1/channel/chat?id=bob')
+    expect(channelUrl('wss://h:443/sock', 'room42', 'bob', 's3cr&t =x')).toBe('wss://h:443/sock/channel/room42?id=bob&token=s3cr%26t%20%3Dx')
+    expect(channelUrl('ws://h:1', 'chat', undefined, 'tok')).toBe('ws://h:1/channel/chat?token=tok')
+  })
+
+  it.each([
+    ['chat room', 'channel'],
+    ['chat/../x', 'channel'],
+    ['', 'channel'],
+    ['café', 'channel'],
+  ])('rejects channel %j with a typed error naming it', (ch, arg) => {
+    let err: unknown
+    try {
+      channelUrl('ws://h:1', ch)
+    } catch (e) {
+      err = e
+    }
+    expect(err).toBeInstanceOf(ValidationError)
+    expect(isValidationError(err)).toBe(true)
+    expect((err as ValidationError).argument).toBe(arg)
+    expect((err as Error).message).toContain(JSON.stringify(ch))
+    expect((err as Error).message).toContain('[A-Za-z0-9]+')
+  })
+
+  it('rejects bad ids and an empty token', () => {
+    expect(() => channelUrl('ws://h:1', 'chat', 'a-b')).toThrow(/invalid id "a-b"/)
+    expect(() => channelUrl('ws://h:1', 'chat', '')).toThrow(/invalid id ""/)
+    expect(() => channelUrl('ws://h:1', 'chat', 'a', '')).toThrow(/non-empty string/)
+  })
+
+  it('redacts tokens', () => {
+    expect(redact('ws://h:1/channel/c?id=a&token=secret')).toBe('ws://h:1/channel/c?id=a&token=***')
+    expect(redact('ws://h:1/channel/c?token=secret&id=a')).toBe('ws://h:1/channel/c?token=***&id=a')
+  })
+})
+
+describe('encodeFrame', () => {
+  it('always writes type and data, never from', () => {
+    expect(encodeFrame(1, 'hi')).toBe('{"type":1,"data":"hi"}')
+    expect(encodeFrame(-1, '')).toBe('{"type":-1,"data":""}')
+    expect(JSON.parse(encodeFrame(5, 'a"b\\c\n'))).toEqual({ type: 5, data: 'a"b\\c\n' })
+  })
+
+  it('rejects non-integer types and non-string data', () => {
+    expect(() => encodeFrame(1.5, 'x')).toThrow(ValidationError)
+    expect(() => encodeFrame(NaN, 'x')).toThrow(/integer/)
+    expect(() => encodeFrame(1, null as unknown as string)).toThrow(/null/)
+    expect(() => encodeFrame(1, { a: 1 } as unknown as string)).toThrow(/signal\(\)/)
+  })
+
+  it('measures the whole UTF-8 frame against maxFrameBytes', () => {
+    const overhead = '{"type":1,"data":""}'.length // 20
+    expect(encodeFrame(1, 'x'.repeat(1024 - overhead))).toHaveLength(1024)
+    expect(() => encodeFrame(1, 'x'.repeat(1024 - overhead + 1))).toThrow(FrameTooLargeError)
+    // 3-byte characters: 334 * 3 + 20 = 1022 fits, 335 * 3 + 20 = 1025 does not
+    expect(() => encodeFrame(1, '€'.repeat(334))).not.toThrow()
+    let err: FrameTooLargeError | undefined
+    try {
+      encodeFrame(1, '€'.repeat(335))
+    } catch (e) {
+      err = e as FrameTooLargeError
+    }
+    expect(err?.code).toBe('ERR_FRAME_TOO_LARGE')
+    expect(err?.bytes).toBe(1025)
+    expect(err?.limit).toBe(1024)
+    expect(err?.message).toMatch(/1025 bytes exceeds maxFrameBytes \(1024\)/)
+    // emoji (surrogate pairs, 4 bytes) and a custom limit
+    expect(() => encodeFrame(1, '😀'.repeat(20), 100)).not.toThrow() // 20 * 4 + 20 = 100
+    expect(() => encodeFrame(1, '😀'.repeat(21), 103)).toThrow(/104 bytes exceeds maxFrameBytes \(103\)/)
+    expect(() => encodeFrame(1, '😀'.repeat(21), 104)).not.toThrow()
+  })
+
+  it('utf8Length agrees with Buffer.byteLength', () => {
+    for (const s of ['', 'abc', 'é', '€', '😀', 'a😀b€c', '\ud800', 'x\udc00y', '\ud800\ud800']) {
+      expect(utf8Length(s), JSON.stringify(s)).toBe(Buffer.byteLength(s, 'utf8'))
+    }
+  })
+})
+
+describe('decodeFrame', () => {
+  it('decodes text and binary frames, defaulting missing fields', () => {
+    expect(decodeFrame('{"type":1,"data":"hi","from":"a"}').frame).toEqual({ type: 1, data: 'hi', from: 'a' })
+    expect(decodeFrame(Buffer.from('{"type":2,"data":"x"}')).frame).toEqual({ type: 2, data: 'x', from: '' })
+    expect(decodeFrame(new TextEncoder().encode('{"data":"me"}').buffer).frame).toEqual({ type: 0, data: 'me', from: '' })
+  })
+
+  it('decodes Go-escaped HTML characters', () => {
+    expect(decodeFrame('{"type":1,"data":"\\u003cb\\u003e \\u0026","from":"a"}').frame?.data).toBe('<b> &')
+  })
+
+  it('turns {"error"} into a server error and garbage into protocol errors, never throwing', () => {
+    const e = decodeFrame('{"error":"Invalid json format"}').error
+    expect(e).toBeInstanceOf(ProtocolError)
+    expect(e?.code).toBe('ERR_SERVER')
+    expect(e?.message).toContain('Invalid json format')
+    for (const g of ['', 'null', '[]', '42', '"x"', '{', '{"type":"1"}', '{"type":1.5}', '{"data":5}', '{"from":[]}', new Uint8Array([0xff, 0xfe]), 42, null, undefined, {}]) {
+      const d = decodeFrame(g)
+      expect(d.frame, String(g)).toBeUndefined()
+      expect(d.error?.code, String(g)).toBe('ERR_PROTOCOL')
+    }
+  })
+})
