@@ -234,7 +234,13 @@ export class SockServer extends EventEmitter<SockServerEvents> {
     members.set(id, me)
     const fromJson = JSON.stringify(id)
     this.emit('connect', { channel, id })
-    ws.on('message', (raw, isBinary) => this.onMessage(me, fromJson, raw, isBinary))
+    ws.on('message', (raw, isBinary) => {
+      try {
+        this.onMessage(me, fromJson, raw, isBinary)
+      } catch {
+        ws.terminate() // a bug must cost one connection, never the process
+      }
+    })
     ws.on('close', (code) => {
       // Remove exactly this connection: a later holder of the same id is not touched.
       if (members.get(id) === me) members.delete(id)
@@ -250,10 +256,10 @@ export class SockServer extends EventEmitter<SockServerEvents> {
     } catch {
       v = undefined
     }
-    const o = v as Record<string, unknown> | null | undefined
-    const type = o?.type ?? 0
-    const data = o?.data ?? ''
-    if (!o || typeof o !== 'object' || Array.isArray(o) || !Number.isSafeInteger(type) || typeof data !== 'string' || (o.from !== undefined && typeof o.from !== 'string')) {
+    const o = (v !== null && typeof v === 'object' && !Array.isArray(v) ? v : undefined) as Record<string, unknown> | undefined
+    const type = o && 'type' in o ? o.type : 0
+    const data = o && 'data' in o ? o.data : ''
+    if (!o || !Number.isSafeInteger(type) || typeof data !== 'string' || (o.from !== undefined && typeof o.from !== 'string')) {
       me.ws.send(isBinary ? Buffer.from(INVALID_JSON) : INVALID_JSON)
       return
     }
