@@ -1,7 +1,7 @@
-// Builds dist/: ESM + CJS + types for '.' and './server'. Dependencies stay external (npm installs them).
+// Builds dist/: ESM + CJS + types for '.' and './server', and the `sock` command line (dist/cli.js, Node only). Dependencies stay external (npm installs them).
 import typescript from '@rollup/plugin-typescript'
 import { dts } from 'rollup-plugin-dts'
-import { readFileSync } from 'node:fs'
+import { chmodSync, readFileSync } from 'node:fs'
 
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'))
 const external = (id) => Object.keys(pkg.dependencies).some((d) => id === d || id.startsWith(`${d}/`)) || id.startsWith('node:')
@@ -26,5 +26,12 @@ export default [
       { dir: 'dist', format: 'es', entryFileNames: '[name].d.ts', chunkFileNames: 'chunks/[name]-[hash].d.ts' },
       { dir: 'dist', format: 'es', entryFileNames: '[name].d.cts', chunkFileNames: 'chunks/[name]-[hash].d.cts' },
     ],
+  },
+  {
+    // The command line: its own bundle, so nothing of it reaches the browser/core entries.
+    input: 'src/cli/index.ts',
+    external,
+    plugins: [ts(), { name: 'executable', writeBundle: () => chmodSync('dist/cli.js', 0o755) }],
+    output: { file: 'dist/cli.js', format: 'es', banner: '#!/usr/bin/env node', sourcemap: true },
   },
 ]
