@@ -106,14 +106,13 @@ function base64ToBytes(b64: string): Uint8Array {
 }
 
 /** The connection of a client: its addresses (pocketsocket's `connection`) and a chainable `on`. */
-export class SockConnection extends AddressBook {
-  constructor(private readonly client: SockClient<any>) {
-    super()
-  }
-
+export class SockConnection<E extends EventMap = AnyEvents> extends AddressBook {
   /** Same as `client.on(...)`, so `setup(...).on('socket', fn)` chains. */
-  on(...args: Parameters<SockClient<any>['on']>): Unsubscribe {
-    return (this.client.on as (...a: unknown[]) => Unsubscribe)(...args)
+  readonly on: SockClient<E>['on']
+
+  constructor(private readonly client: SockClient<E>) {
+    super()
+    this.on = client.on.bind(client) as SockClient<E>['on']
   }
 
   /** Forgets every address and leaves every channel. */
@@ -125,7 +124,7 @@ export class SockConnection extends AddressBook {
 }
 
 export class SockClient<E extends EventMap = AnyEvents> {
-  readonly connection: SockConnection
+  readonly connection: SockConnection<E>
   private readonly emitter = new EventEmitter()
   private readonly channels = new Map<string, Channel>()
   private readonly wanted = new Set<string>()
@@ -172,7 +171,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
    * (every address at once, the default) or `'failover'` (one at a time). Channels already joined move to the
    * new addresses. Returns `client.connection`, so `setup(...).on('socket', fn)` chains.
    */
-  setup(...args: SetupArgs): SockConnection {
+  setup(...args: SetupArgs): SockConnection<E> {
     this.connection.set(...args)
     for (const ch of this.channels.values()) ch.close()
     this.channels.clear()
@@ -241,17 +240,20 @@ export class SockClient<E extends EventMap = AnyEvents> {
     this.emit(ch.name, event, data, message)
   }
 
-  /** Joins `channel` on the addresses of the mode; resolves once its connection is open (proven end to end). */
+  /**
+   * Joins `channel` on the addresses of the mode; resolves once its connection is open (proven end to end).
+   * Bad arguments (or no `setup()` yet) throw at once; connection failures reject.
+   */
   join(channel: Channels<E>): Promise<void> {
+    this.checkWire(channel)
+    this.addresses()
+    this.wanted.add(channel)
+    return this.open(channel).ready()
+  }
+
+  private checkWire(channel: string): void {
     checkChannel(channel)
-    if (channel === SOCKET) return Promise.reject(new ValidationError('channel', `'socket' is the local lifecycle channel and cannot be joined`))
-    try {
-      this.wanted.add(channel)
-      return this.open(channel).ready()
-    } catch (e) {
-      this.wanted.delete(channel)
-      return Promise.reject(e)
-    }
+    if (channel === SOCKET) throw new ValidationError('channel', `'socket' is the local lifecycle channel: it is never joined or sent on`)
   }
 
   /** Leaves `channel`: closes its connections; queued sends reject. Listeners stay registered. */
@@ -315,31 +317,32 @@ export class SockClient<E extends EventMap = AnyEvents> {
    * while the channel is not open; rejects with the reason otherwise.
    */
   signal<C extends Channels<E>, K extends Events<E, C>>(channel: C, event: K, data: Payload<E, C, K>): Promise<void> {
-    checkChannel(channel)
-    if (typeof event !== 'string' || event === '') return Promise.reject(new ValidationError('event', `invalid event ${String(event)}: an event name is a non-empty string`))
-    try {
-      const text =
-        event === 'message' && typeof data === 'string'
-          ? encodeFrame(TYPE_TEXT, data, this.conn.maxFrameBytes)
-          : encodeFrame(TYPE_EVENT, encodeEnvelope(this.nextId(), event, data), this.conn.maxFrameBytes)
-      return this.sendText(channel, text)
-    } catch (e) {
-      return Promise.reject(e)
-    }
+    this.checkWire(channel)
+    if (typeof event !== 'string' || event === '') throw new ValidationError('event', `invalid event ${String(event)}: an event name is a non-empty string`)
+    return this.deliver(channel, () =>
+      event === 'message' && typeof data === 'string'
+        ? encodeFrame(TYPE_TEXT, data, this.conn.maxFrameBytes)
+        : encodeFrame(TYPE_EVENT, encodeEnvelope(this.nextId(), event, data), this.conn.maxFrameBytes),
+    )
   }
 
   /** Sends a raw Sock frame `{type, data}` on `channel` (joining it). */
   send(channel: Channels<E>, type: number, data: string): Promise<void> {
+    this.checkWire(channel)
+    if (!Number.isSafeInteger(type)) throw new ValidationError('type', `invalid type ${String(type)}: a Sock frame type is an integer (1 text, 2 file, > 2 for applications)`)
+    if (typeof data !== 'string') throw new ValidationError('data', `invalid data of type ${data === null ? 'null' : typeof data}: a raw Sock frame carries a string; use signal() for other payloads`)
+    return this.deliver(channel, () => encodeFrame(type, data, this.conn.maxFrameBytes))
+  }
+
+  /** Encodes and sends; an encoding failure (frame too large) is a rejected outcome, not a throw. */
+  private deliver(channel: string, encode: () => string): Promise<void> {
+    this.addresses()
+    let text: string
     try {
-      checkChannel(channel)
-      return this.sendText(channel, encodeFrame(type, data, this.conn.maxFrameBytes))
+      text = encode()
     } catch (e) {
       return Promise.reject(e)
     }
-  }
-
-  private sendText(channel: string, text: string): Promise<void> {
-    if (channel === SOCKET) throw new ValidationError('channel', `'socket' is the local lifecycle channel: nothing is sent on it`)
     this.wanted.add(channel)
     return this.open(channel).send(text)
   }
@@ -362,20 +365,15 @@ export class SockClient<E extends EventMap = AnyEvents> {
 
   /** Every instance in `channel`, from every address, merged by id (`[]` when nobody is in it). */
   instances(channel: Channels<E>): Promise<Instance[]> {
-    try {
-      checkChannel(channel)
-      return mergeAll(this.addresses(), (a) => listInstances(a, channel, this.rest))
-    } catch (e) {
-      return Promise.reject(e)
-    }
+    this.checkWire(channel)
+    return mergeAll(this.addresses(), (a) => listInstances(a, channel, this.rest))
   }
 
   /** One instance of `channel`, or `null`. */
-  async instance(channel: Channels<E>, id: string): Promise<Instance | null> {
-    checkChannel(channel)
+  instance(channel: Channels<E>, id: string): Promise<Instance | null> {
+    this.checkWire(channel)
     checkId(id)
-    const all = await mergeAll(this.addresses(), (a) => getInstance(a, channel, id, this.rest))
-    return all[0] ?? null
+    return mergeAll(this.addresses(), (a) => getInstance(a, channel, id, this.rest)).then((all) => all[0] ?? null)
   }
 
   /** Reconnects every channel now (after a give-up, or to skip a pending retry delay). */
