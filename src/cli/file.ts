@@ -41,28 +41,32 @@ export function readFile(path: string): { name: string; bytes: Uint8Array } {
   try {
     if (!statSync(path).isFile()) throw Object.assign(new Error('not a file'), { code: 'not a regular file' })
     // Sock's type-2 format splits on the first ':', so a name carries none.
-    return { name: basename(path).replace(/:/g, '_'), bytes: readFileSync(path) }
+    return { name: basename(path).replace(/[:\\]/g, '_'), bytes: readFileSync(path) }
   } catch (e) {
     throw usageError(`cannot read file '${clean(path)}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; pass the path of a readable file`)
   }
 }
 
-/** Sends a file as one Sock type-2 frame (`<name>:<base64>`, as sockc does). */
-export async function sendFile(client: SockClient, channel: string, name: string, bytes: Uint8Array, progress: (sent: number) => void): Promise<void> {
+/**
+ * Sends a file with `client.sendFile`: sockc's type 2 when it fits one frame, else chunks. `progress` gets the
+ * fraction done (0..1) as chunks are written.
+ */
+export async function sendFile(client: SockClient, channel: string, name: string, bytes: Uint8Array, progress: (fraction: number) => void): Promise<void> {
   progress(0)
-  await client.send(channel, 2, `${name}:${Buffer.from(bytes).toString('base64')}`)
-  progress(bytes.length)
+  await client.sendFile(channel, name, bytes, { onProgress: (done, total) => progress(total ? done / total : 1) })
+  progress(1)
 }
 
 /** A progress bar on stderr when it is a terminal; nothing otherwise. */
-function progressBar(name: string, total: number): { update(sent: number): void; done(): void } {
+function progressBar(name: string, total: number): { update(fraction: number): void; done(): void } {
   const tty = process.stderr.isTTY === true
   let drawn = false
   return {
-    update(sent) {
+    update(fraction) {
       if (!tty) return
       const width = 30
-      const frac = total ? Math.min(1, sent / total) : 1
+      const frac = Math.max(0, Math.min(1, fraction))
+      const sent = Math.round(frac * total)
       const full = Math.round(frac * width)
       process.stderr.write(`\r${clean(name)} [${'#'.repeat(full)}${'-'.repeat(width - full)}] ${String(Math.round(frac * 100)).padStart(3)}% ${formatBytes(sent)} / ${formatBytes(total)}`)
       drawn = true
