@@ -53,7 +53,12 @@ ${CLIENT_HELP}`,
     })
 
     status(`connecting to ${address} ...`)
-    await connect(setup, channel)
+    try {
+      await connect(setup, channel)
+    } catch (e) {
+      rl.close() // stdin must not hold the process
+      throw e
+    }
     status(`joined channel '${channel}' as ${client.idOf(channel)}; ${COMMANDS}`)
 
     return new Promise<number>((done) => {
