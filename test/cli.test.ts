@@ -297,6 +297,41 @@ describe('sock file', () => {
   })
 })
 
+describe('sock file on a terminal', () => {
+  it('draws a progress bar on a TTY (run under script(1), a pseudo-terminal)', async () => {
+    const s = await startServer()
+    const big = join(tmp, 'tty.bin')
+    writeFileSync(big, randomBytes(60_000))
+    const child = spawn('script', ['-qec', `'${process.execPath}' '${CLI}' file chat '${big}' --url ${s.address}`, '/dev/null'])
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
+    const code = await new Promise((resolve) => child.on('close', resolve))
+    expect(code).toBe(0)
+    const frames = out.split('\r').filter((f) => f.startsWith('tty.bin ['))
+    expect(frames.length).toBeGreaterThan(2)
+    expect(frames[0]).toMatch(/^tty\.bin \[-{30}\]\s+0% 0 B \/ 58\.6 KiB/)
+    expect(frames.at(-1)).toMatch(/^tty\.bin \[#{30}\] 100% 58\.6 KiB \/ 58\.6 KiB/)
+    expect(out).toContain("sent tty.bin (60000 bytes) to channel 'chat'")
+  })
+
+  it('chat on a TTY prompts, prints incoming messages above the prompt and quits', async () => {
+    const s = await startServer()
+    const other = await rawPeer(`${s.url}/channel/room?id=alice`)
+    const child = spawn('script', ['-qec', `'${process.execPath}' '${CLI}' chat room --id carol --url ${s.address}`, '/dev/null'])
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
+    const closed = new Promise((resolve) => child.on('close', resolve))
+    await waitFor(() => out.includes('room> '), WAIT, 'the prompt')
+    child.stdin.write('typed line\r')
+    expect(await other.next()).toEqual({ type: 1, data: 'typed line', from: 'carol' })
+    other.send({ type: 1, data: 'hi carol' })
+    // The line is cleared, the message printed, and the prompt drawn again.
+    await waitFor(() => /\r\x1b\[Kalice: hi carol\r?\n.*room> /.test(out), WAIT, `the message above the prompt in ${JSON.stringify(out)}`)
+    child.stdin.write('quit\r')
+    expect(await closed).toBe(0)
+  })
+})
+
 describe('sock chat', () => {
   it('sends lines and commands from stdin, prints incoming messages with their sender, lists, quits', async () => {
     const s = await startServer()
@@ -359,6 +394,7 @@ describe('sock: every error path is one line with its exit code', () => {
       [['file', 'chat', join(tmp, 'missing.bin')], /^sock file: cannot read file '.*missing\.bin': ENOENT; pass the path of a readable file/],
       [['file', 'chat', tmp], /^sock file: cannot read file .*: not a regular file/],
       [['chat'], /^sock chat: missing <channel>/],
+      [['list', 'chat', '--id', 'me'], /^sock list: Unknown option '--id': see 'sock list --help'/],
       [['send', 'chat', 'x', '--limit', '5'], /^sock send: invalid --limit '5'/],
     ]
     const results = await Promise.all(cases.map(([args]) => run(args)))

@@ -61,14 +61,18 @@ export async function sendFile(client: SockClient, channel: string, name: string
 function progressBar(name: string, total: number): { update(fraction: number): void; done(): void } {
   const tty = process.stderr.isTTY === true
   let drawn = false
+  let shown = -1
   return {
     update(fraction) {
       if (!tty) return
       const width = 30
       const frac = Math.max(0, Math.min(1, fraction))
+      const percent = Math.floor(frac * 100)
+      if (percent === shown) return // redraw only when the number moves
+      shown = percent
       const sent = Math.round(frac * total)
       const full = Math.round(frac * width)
-      process.stderr.write(`\r${clean(name)} [${'#'.repeat(full)}${'-'.repeat(width - full)}] ${String(Math.round(frac * 100)).padStart(3)}% ${formatBytes(sent)} / ${formatBytes(total)}`)
+      process.stderr.write(`\r${clean(name)} [${'#'.repeat(full)}${'-'.repeat(width - full)}] ${String(percent).padStart(3)}% ${formatBytes(sent)} / ${formatBytes(total)}\x1b[K`)
       drawn = true
     },
     done() {

@@ -11,8 +11,8 @@ Prints the instances connected to <channel> as a table, or with --json as
 
 Options:
       --json           print JSON instead of a table
-${CLIENT_HELP}`,
-  options: { ...CLIENT_OPTIONS, json: { type: 'boolean' } },
+${CLIENT_HELP.split('\n').filter((l) => !l.includes('--id')).join('\n')}`,
+  options: { ...without(CLIENT_OPTIONS, 'id'), json: { type: 'boolean' } },
   async run(values, positionals) {
     const [ch] = positional(list, positionals, ['channel'])
     const channel = channelArg(ch!)
@@ -35,6 +35,12 @@ ${CLIENT_HELP}`,
     }
     return 0
   },
+}
+
+function without<T extends object>(o: T, key: keyof T): T {
+  const copy = { ...o }
+  delete copy[key]
+  return copy
 }
 
 /** Left-aligned columns separated by two spaces. */
