@@ -31,7 +31,6 @@ ${CLIENT_HELP}`,
     const tty = process.stdin.isTTY === true && process.stdout.isTTY === true
     const rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty })
     rl.setPrompt(`${channel}> `)
-    rl.pause()
 
     // Print above the prompt without mangling what the user is typing.
     const print = (stream: NodeJS.WriteStream, line: string) => {
@@ -52,87 +51,97 @@ ${CLIENT_HELP}`,
       } else out(`${clean(m.from)} ${clean(event)}: ${clean(JSON.stringify(m.data) ?? 'null')}`)
     })
 
+    // Input is handled from the start: what is typed while connecting waits in the client's queue.
+    let done!: (code: number) => void
+    const finished = new Promise<number>((resolve) => (done = resolve))
+    const pending = new Set<Promise<unknown>>()
+    let joined = false
+    let ending = false
+    const track = (p: Promise<unknown>, what: string, ok?: string) => {
+      const q = p.then(
+        () => ok && status(ok),
+        (e) => joined && status(`${what} failed: ${explain(e, address).message}`),
+      )
+      pending.add(q)
+      void q.finally(() => pending.delete(q))
+    }
+    let connecting: Promise<void> = Promise.resolve()
+    const finish = async (code: number) => {
+      if (ending) return
+      ending = true
+      rl.close()
+      if (code === 0) {
+        // Quitting while connecting waits for the outcome: a server that cannot be reached still fails.
+        await connecting.catch(() => {})
+        // Whatever was typed before quitting is still sent (it waits in the queue while reconnecting).
+        await Promise.allSettled([...pending])
+      }
+      client.close()
+      done(code)
+    }
+
+    client.on('socket', (event, info) => {
+      if (!joined) return // connect() reports what happens before the channel opened
+      if (event === 'error' && info.error?.code === 'ERR_REJECTED') {
+        status(explain(info.error, address).message)
+        return void finish(EXIT.rejected)
+      }
+      const s = event === 'open' ? `connected again as ${client.idOf(channel)}` : describe(event, info, client.idOf(channel))
+      if (s) status(s)
+    })
+
+    rl.on('line', (raw) => {
+      const line = raw.trim()
+      const [word, ...rest] = line.split(/\s+/)
+      const arg = line.slice(word!.length).trim()
+      if (line === '') {
+        // nothing
+      } else if (word === 'quit' && !rest.length) {
+        return void finish(0)
+      } else if (word === 'help' && !rest.length) {
+        status(COMMANDS)
+      } else if (word === 'list' && !rest.length) {
+        track(
+          client.instances(channel).then((all) => {
+            const me = client.idOf(channel)
+            status(`in '${channel}': ${all.map((i) => (i.id === me ? `${clean(i.id)} (you)` : clean(i.id))).join(', ') || 'nobody'}`)
+          }),
+          'list',
+        )
+      } else if (word === 'file') {
+        if (!arg) status('usage: file <path>')
+        else {
+          try {
+            const { name, bytes } = readFile(arg)
+            track(sendFile(client, channel, name, bytes, () => {}), `sending ${clean(name)}`, `sent file ${clean(name)} (${bytes.length} bytes)`)
+          } catch (e) {
+            status((e as Error).message)
+          }
+        }
+      } else if (word === 'message') {
+        if (!arg) status('usage: message <text>')
+        else track(client.signal(channel, 'message', arg), 'message')
+      } else {
+        track(client.signal(channel, 'message', raw), 'message')
+      }
+      if (tty && !ending) rl.prompt()
+    })
+    rl.on('close', () => void finish(0)) // end of input (Ctrl-D, or the pipe closed)
+    rl.on('SIGINT', () => void finish(0))
+    process.once('SIGINT', () => void finish(0))
+    process.once('SIGTERM', () => void finish(0))
+
     status(`connecting to ${address} ...`)
+    connecting = connect(setup, channel)
     try {
-      await connect(setup, channel)
+      await connecting
     } catch (e) {
+      ending = true
       rl.close() // stdin must not hold the process
       throw e
     }
+    joined = true
     status(`joined channel '${channel}' as ${client.idOf(channel)}; ${COMMANDS}`)
-
-    return new Promise<number>((done) => {
-      const pending = new Set<Promise<unknown>>()
-      let ending = false
-      const track = (p: Promise<unknown>, what: string, ok?: string) => {
-        const q = p.then(
-          () => ok && status(ok),
-          (e) => status(`${what} failed: ${explain(e, address).message}`),
-        )
-        pending.add(q)
-        void q.finally(() => pending.delete(q))
-      }
-      const finish = async (code: number) => {
-        if (ending) return
-        ending = true
-        rl.close()
-        // Whatever was typed before quitting is still sent (it waits in the queue while reconnecting).
-        if (code === 0) await Promise.allSettled([...pending])
-        client.close()
-        done(code)
-      }
-
-      client.on('socket', (event, info) => {
-        if (event === 'error' && info.error?.code === 'ERR_REJECTED') {
-          status(explain(info.error, address).message)
-          return void finish(EXIT.rejected)
-        }
-        const s = event === 'open' ? `connected again as ${client.idOf(channel)}` : describe(event, info, client.idOf(channel))
-        if (s) status(s)
-      })
-
-      rl.on('line', (raw) => {
-        const line = raw.trim()
-        const [word, ...rest] = line.split(/\s+/)
-        const arg = line.slice(word!.length).trim()
-        if (line === '') {
-          // nothing
-        } else if (word === 'quit' && !rest.length) {
-          return void finish(0)
-        } else if (word === 'help' && !rest.length) {
-          status(COMMANDS)
-        } else if (word === 'list' && !rest.length) {
-          track(
-            client.instances(channel).then((all) => {
-              const me = client.idOf(channel)
-              status(`in '${channel}': ${all.map((i) => (i.id === me ? `${clean(i.id)} (you)` : clean(i.id))).join(', ') || 'nobody'}`)
-            }),
-            'list',
-          )
-        } else if (word === 'file') {
-          if (!arg) status('usage: file <path>')
-          else {
-            try {
-              const { name, bytes } = readFile(arg)
-              track(sendFile(client, channel, name, bytes, () => {}), `sending ${clean(name)}`, `sent file ${clean(name)} (${bytes.length} bytes)`)
-            } catch (e) {
-              status((e as Error).message)
-            }
-          }
-        } else if (word === 'message') {
-          if (!arg) status('usage: message <text>')
-          else track(client.signal(channel, 'message', arg), 'message')
-        } else {
-          track(client.signal(channel, 'message', raw), 'message')
-        }
-        if (tty && !ending) rl.prompt()
-      })
-      rl.on('close', () => void finish(0)) // end of input (Ctrl-D, or the pipe closed)
-      rl.on('SIGINT', () => void finish(0))
-      process.once('SIGINT', () => void finish(0))
-      process.once('SIGTERM', () => void finish(0))
-      rl.resume()
-      if (tty) rl.prompt()
-    })
+    return finished
   },
 }
