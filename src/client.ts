@@ -509,14 +509,17 @@ export class SockClient<E extends EventMap = AnyEvents> {
       next: async () => {
         while (!buffer.length && !ended) await new Promise<void>((r) => (wake = r))
         wake = undefined
-        if (buffer.length && !failure) return { value: buffer.shift()!, done: false }
         if (failure) {
           const f = failure
           failure = undefined
           buffer.length = 0
           throw f
         }
-        return { value: undefined, done: true }
+        if (ended) {
+          buffer.length = 0 // aborted: what was not read yet is not wanted
+          return { value: undefined, done: true }
+        }
+        return { value: buffer.shift()!, done: false }
       },
       return: async () => {
         end()
