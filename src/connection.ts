@@ -309,6 +309,7 @@ export class Connection {
     if (this.rws && this.state !== 'giveup') return this.check()
     this.retries = 0
     this.started = false
+    this.state = 'reconnecting' // not yet 'connecting': the first attempt announces that
     this.start()
   }
 
