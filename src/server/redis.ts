@@ -53,7 +53,11 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
 if ARGV[4] == 'new' then
-  if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ttl) then return 0 end
+  if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ttl) then return redis.call('GET', KEYS[1]) or 0 end
+elseif ARGV[4] == 'takeover' then
+  local v = redis.call('GET', KEYS[1])
+  if v ~= false and v ~= ARGV[5] then return v end
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
 else
   local v = redis.call('GET', KEYS[1])
   if v == false then redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
@@ -86,7 +90,8 @@ return out
 `
 
 interface Scripts {
-  sockClaim(instanceKey: string, indexKey: string, value: string, ttl: number, id: string, mode: 'new' | 'refresh'): Promise<number>
+  /** 1 when claimed; otherwise the holder's record (or 0). */
+  sockClaim(instanceKey: string, indexKey: string, value: string, ttl: number, id: string, mode: 'new' | 'refresh' | 'takeover', expected?: string): Promise<number | string>
   sockRelease(instanceKey: string, indexKey: string, value: string, id: string): Promise<number>
   sockList(indexKey: string, instancePrefix: string): Promise<string[]>
 }
@@ -105,6 +110,15 @@ function scrub(e: unknown, url: string): Error {
 }
 
 const NODE_ID_LENGTH = 16
+
+function nodeOf(record: string): string | undefined {
+  try {
+    const n = (JSON.parse(record) as { node?: unknown }).node
+    return typeof n === 'string' ? n : undefined
+  } catch {
+    return undefined
+  }
+}
 
 export class RedisBridge {
   /** This node's id: tells our own publications apart. */
@@ -195,7 +209,13 @@ export class RedisBridge {
     const value = JSON.stringify({ channel, id, created_at: createdAt, node: this.node })
     const subscribed = this.subscribe(channel)
     try {
-      const [ok] = await Promise.all([this.pub.sockClaim(this.key(channel, id), this.index(channel), value, this.o.ttl, id, 'new'), subscribed])
+      let [ok] = await Promise.all([this.pub.sockClaim(this.key(channel, id), this.index(channel), value, this.o.ttl, id, 'new'), subscribed])
+      // Held by a node that is gone (crashed, its link to Redis closed) but not expired yet: take the id over, so
+      // that a client failing over from that node keeps its id instead of waiting out the registry TTL.
+      const holder = typeof ok === 'string' ? nodeOf(ok) : undefined
+      if (holder && holder !== this.node && !(await this.liveNodes()).has(holder)) {
+        ok = await this.pub.sockClaim(this.key(channel, id), this.index(channel), value, this.o.ttl, id, 'takeover', ok as string)
+      }
       if (ok !== 1) {
         this.unsubscribe(channel)
         return 'taken'
@@ -206,6 +226,14 @@ export class RedisBridge {
     }
     this.locals.set(`${channel}:${id}`, { value, channel, id })
     return 'ok'
+  }
+
+  /** The ids of the nodes connected to Redis now (each names its links `sock-<node>-pub` / `-sub`). */
+  private async liveNodes(): Promise<Set<string>> {
+    const list = (await this.pub.client('LIST')) as unknown as string
+    const live = new Set<string>()
+    for (const m of list.matchAll(/\bname=sock-([A-Za-z0-9]+)-pub\b/g)) live.add(m[1]!)
+    return live
   }
 
   /** Gives up a claim made by `claim()` (the instance left). Never throws. */
