@@ -199,7 +199,7 @@ describe('scale-out through Redis', () => {
     victim.child.kill('SIGKILL')
     await new Promise((r) => victim.child.once('exit', r))
     // Its registrations expire with the registry TTL, which is one ping window.
-    await waitFor(async () => (await list(a, 'death')).join() === 'survivor', WINDOW + 300, 'the dead node instances to expire')
+    await waitFor(async () => (await list(a, 'death')).join() === 'survivor', WINDOW + 500, 'the dead node instances to expire')
   })
 
   it('deregisters at once on a graceful close, and keeps the registry on an abrupt one until it expires', async () => {
@@ -211,7 +211,7 @@ describe('scale-out through Redis', () => {
     await b.close()
     expect(await list(a, 'bye')).toEqual(['abrupt', 'stay'])
     await c.close({ abrupt: true })
-    await waitFor(async () => (await list(a, 'bye')).join() === 'stay', WINDOW + 300, 'the abrupt node instances to expire')
+    await waitFor(async () => (await list(a, 'bye')).join() === 'stay', WINDOW + 500, 'the abrupt node instances to expire')
   })
 
   it('recovers subscriptions and registry after a Redis restart', async () => {
@@ -224,6 +224,11 @@ describe('scale-out through Redis', () => {
     expect(await pb.next((f) => f?.type === 1)).toMatchObject({ data: 'before', from: 'pa' })
 
     await stopRedis(redis)
+    // While Redis is away: a join is refused as retryable (1013), REST says 503, connected instances stay.
+    const refused = await peer(b, 'phoenix', 'late')
+    expect(await refused.closed).toEqual({ code: 1013, reason: 'registry unavailable: try again later' })
+    expect((await fetch(`${a.httpUrl}/api/channel/phoenix`)).status).toBe(503)
+    expect(pa.ws.readyState).toBe(WebSocket.OPEN)
     redis = await startRedis(redisPort) // empty: no keys, no subscribers
     await waitFor(() => states.includes('ready'), 5000, 'node a to reconnect to Redis')
     expect(states[0]).toBe('reconnecting')
@@ -236,6 +241,10 @@ describe('scale-out through Redis', () => {
     // The duplicate check works on the new Redis too.
     const dup = await peer(a, 'phoenix', 'pb')
     expect((await dup.closed).code).toBe(1008)
+    // And a newcomer on the node whose join was refused gets in and receives.
+    const late = await peer(b, 'phoenix', 'late')
+    pa.send({ type: 1, data: 'welcome' })
+    expect(await late.next((f) => f?.type === 1 && f.data === 'welcome')).toMatchObject({ from: 'pa' })
   })
 
   it('does not load a Redis client without the redis option (and does with it)', async () => {

@@ -126,7 +126,7 @@ export class RedisBridge {
   private readonly pub: RedisClient & Scripts
   private readonly sub: RedisClient
   private readonly locals = new Map<string, Local>()
-  private readonly subs = new Map<string, { count: number; ready: Promise<unknown> }>()
+  private readonly subs = new Map<string, { count: number; ready: Promise<unknown>; failed: boolean }>()
   private readonly ticker: ReturnType<typeof setInterval>
   private dead = false
 
@@ -247,7 +247,16 @@ export class RedisBridge {
 
   private subscribe(channel: string): Promise<unknown> {
     let s = this.subs.get(channel)
-    if (!s) this.subs.set(channel, (s = { count: 0, ready: this.sub.subscribe(this.o.prefix + 'm:' + channel) }))
+    if (!s) this.subs.set(channel, (s = { count: 0, ready: Promise.resolve(), failed: true }))
+    if (s.failed) {
+      // First join, or the last SUBSCRIBE failed (Redis was down): (re)issue it.
+      const entry = s
+      entry.failed = false
+      entry.ready = this.sub.subscribe(this.o.prefix + 'm:' + channel).catch((e: unknown) => {
+        entry.failed = true
+        throw e
+      })
+    }
     s.count++
     return s.ready
   }
