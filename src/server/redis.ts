@@ -144,7 +144,7 @@ export class RedisBridge {
       enableAutoPipelining: true,
     }
     this.pub = new Redis(o.url, { ...common, connectionName: `sock-${this.node}-pub` }) as RedisClient & Scripts
-    this.sub = new Redis(o.url, { ...common, connectionName: `sock-${this.node}-sub`, autoResubscribe: true })
+    this.sub = new Redis(o.url, { ...common, connectionName: `sock-${this.node}-sub`, autoResubscribe: true, enableAutoPipelining: false })
     this.pub.defineCommand('sockClaim', { numberOfKeys: 2, lua: CLAIM })
     this.pub.defineCommand('sockRelease', { numberOfKeys: 2, lua: RELEASE })
     this.pub.defineCommand('sockList', { numberOfKeys: 1, lua: LIST })
