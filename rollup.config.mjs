@@ -1,5 +1,11 @@
-// Builds dist/: ESM + CJS + types for '.' and './server'. Dependencies stay external (npm installs them).
+// Builds dist/:
+// - ESM + CJS + types for '.' and './server' (dependencies stay external: npm installs them);
+// - UMD bundles for a <script> tag (global `Sock`), with every dependency inlined and resolved for the
+//   browser: isomorphic-ws becomes the native WebSocket, so no `ws` or `node:*` code gets in.
 import typescript from '@rollup/plugin-typescript'
+import { nodeResolve } from '@rollup/plugin-node-resolve'
+import commonjs from '@rollup/plugin-commonjs'
+import terser from '@rollup/plugin-terser'
 import { dts } from 'rollup-plugin-dts'
 import { readFileSync } from 'node:fs'
 
@@ -7,6 +13,25 @@ const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 
 const external = (id) => Object.keys(pkg.dependencies).some((d) => id === d || id.startsWith(`${d}/`)) || id.startsWith('node:')
 const entries = { index: 'src/index.ts', server: 'src/server/index.ts' }
 const ts = () => typescript({ tsconfig: './tsconfig.json', include: ['src/**/*.ts'], noEmit: false, declaration: false, outDir: undefined, noEmitOnError: true })
+
+const banner = `/*! sock-client v${pkg.version} | MIT | bundles eventemitter3 (MIT) and reconnecting-websocket (MIT) */`
+
+/** A minified UMD bundle for a script tag: `window.Sock`. */
+const umd = (input, file) => ({
+  input,
+  // A browser bundle must never pull in Node code: fail the build instead of shipping it.
+  external: (id) => {
+    if (id === 'ws' || id.startsWith('node:') || id.startsWith('./server') || id.includes('/server/')) throw new Error(`browser bundle ${file} would include Node code: ${id}`)
+    return false
+  },
+  plugins: [
+    ts(),
+    nodeResolve({ browser: true, exportConditions: ['browser', 'import', 'default'], preferBuiltins: false }),
+    commonjs(),
+    terser({ ecma: 2020, compress: { passes: 2 }, format: { comments: /^!/ } }),
+  ],
+  output: { file, format: 'umd', name: 'Sock', exports: 'named', sourcemap: true, banner },
+})
 
 export default [
   {
@@ -27,4 +52,5 @@ export default [
       { dir: 'dist', format: 'es', entryFileNames: '[name].d.cts', chunkFileNames: 'chunks/[name]-[hash].d.cts' },
     ],
   },
+  umd('src/index.ts', 'dist/sock-client.umd.min.js'),
 ]
