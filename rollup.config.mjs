@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs'
 
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'))
 const external = (id) => Object.keys(pkg.dependencies).some((d) => id === d || id.startsWith(`${d}/`)) || id.startsWith('node:')
-const entries = { index: 'src/index.ts', server: 'src/server/index.ts' }
+const entries = { index: 'src/index.ts', server: 'src/server/index.ts', msgpack: 'src/msgpack.ts' }
 const ts = () => typescript({ tsconfig: './tsconfig.json', include: ['src/**/*.ts'], noEmit: false, declaration: false, outDir: undefined, noEmitOnError: true })
 
 const banner = `/*! sock-client v${pkg.version} | MIT | bundles eventemitter3 (MIT) and reconnecting-websocket (MIT) */`

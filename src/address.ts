@@ -145,22 +145,20 @@ export function flat(hosts: readonly string[], ports: readonly Port[]): AddressL
   return asList(hosts.map((h, i) => makeAddress(h, ports[i])))
 }
 
-function isMode(v: unknown): v is Mode {
-  return v === 'broadcast' || v === 'failover'
-}
-
+/** A mode, or undefined; pocketsocket's documented name `overflow` means `failover`. */
 function checkMode(v: unknown): Mode | undefined {
-  if (v === undefined || isMode(v)) return v
+  if (v === 'overflow') return 'failover'
+  if (v === undefined || v === 'broadcast' || v === 'failover') return v
   throw new AddressError(v, `invalid mode ${show(v)}: use 'broadcast' or 'failover'`)
 }
 
 /** Arguments `setup()` accepts. */
 export type SetupArgs =
-  | [address: string, mode?: Mode]
-  | [host: string, port: Port, mode?: Mode]
-  | [hosts: readonly string[], ports: readonly Port[], listType?: ListType, mode?: Mode]
-  | [addresses: readonly string[], mode?: Mode]
-  | [named: Readonly<Record<string, NamedAddress>>, mode?: Mode]
+  | [address: string, mode?: Mode | 'overflow']
+  | [host: string, port: Port, mode?: Mode | 'overflow']
+  | [hosts: readonly string[], ports: readonly Port[], listType?: ListType, mode?: Mode | 'overflow']
+  | [addresses: readonly string[], mode?: Mode | 'overflow']
+  | [named: Readonly<Record<string, NamedAddress>>, mode?: Mode | 'overflow']
 
 /**
  * The addresses a client connects to: what `setup()` was given, its enumeration and the mode.
@@ -182,7 +180,7 @@ export class AddressBook {
     let listType: ListType = 'mix'
     let mode: Mode | undefined
     if (typeof a === 'string') {
-      if (b === undefined || isMode(b)) {
+      if (b === undefined || (typeof b === 'string' && !/^\d+$/.test(b))) {
         entries = [parseAddress(a)]
         mode = checkMode(b)
       } else {

@@ -3,9 +3,13 @@
  * connection in failover mode. Sends on every open connection and merges what they receive.
  */
 import type { Address, Mode } from './address'
+import { Assembler, type AssemblyLimits } from './chunks'
 import { Connection, type ConnectionOptions, type ConnectionSink, type ConnectionState } from './connection'
 import { ConnectionError, type SockError } from './errors'
 import type { Frame } from './protocol'
+
+/** How many recent message ids a channel on several servers remembers to deliver each message once. */
+const DEDUPE_WINDOW = 4096
 
 export interface ChannelSink {
   state(channel: Channel, conn: Connection, state: ConnectionState, detail: { code?: number; reason?: string; error?: SockError }): void
@@ -16,13 +20,17 @@ export interface ChannelSink {
 
 export class Channel {
   readonly connections: Connection[]
+  /** Reassembles chunked messages, keyed by message id (so several servers and senders never mix). */
+  readonly assembler: Assembler
   private waiters: { resolve(): void; reject(e: SockError): void }[] = []
+  private readonly seen = new Set<string>()
 
   constructor(
     readonly name: string,
     addresses: readonly Address[],
     mode: Mode,
     options: ConnectionOptions,
+    limits: AssemblyLimits,
     private readonly sink: ChannelSink,
   ) {
     const connSink: ConnectionSink = {
@@ -38,7 +46,27 @@ export class Channel {
       reconnect: (conn, detail) => this.sink.reconnect(this, conn, detail),
     }
     const groups = mode === 'failover' ? [addresses] : addresses.map((a) => [a])
+    this.assembler = new Assembler(limits, (error) => this.sink.error(this, this.connections[0]!, error))
     this.connections = groups.map((g) => new Connection(name, g, options, connSink))
+  }
+
+  /**
+   * True the first time message `id` is seen. Only a channel on several servers can receive a message twice;
+   * it remembers the last DEDUPE_WINDOW ids (bounded memory).
+   */
+  firstTime(id: string): boolean {
+    if (this.connections.length < 2) return true
+    if (this.seen.has(id)) return false
+    this.seen.add(id)
+    if (this.seen.size > DEDUPE_WINDOW) this.seen.delete(this.seen.values().next().value!)
+    return true
+  }
+
+  /** A frame from one of our own instances (several servers sharing a channel relay it back to us). */
+  isOwn(from: string): boolean {
+    if (this.connections.length < 2) return false
+    for (const c of this.connections) if (c.id === from) return true
+    return false
   }
 
   get isOpen(): boolean {
@@ -84,6 +112,7 @@ export class Channel {
   }
 
   close(): void {
+    this.assembler.clear()
     for (const c of this.connections) c.close()
     this.settle(new ConnectionError('ERR_CLOSED', `channel '${this.name}' was closed before it opened`))
   }

@@ -6,10 +6,13 @@ import EventEmitter from 'eventemitter3'
 import WebSocketImpl from 'isomorphic-ws'
 import { AddressBook, type Address, type SetupArgs } from './address'
 import { DEFAULT_RECONNECT, type ReconnectOptions } from './backoff'
+import { crc32, fromBase64, toBase64 } from './bytes'
 import { Channel } from './channel'
+import { chunkData, splitChunks, type AssemblyLimits } from './chunks'
+import { json, registerCodec, type Codec } from './codec'
 import { DEFAULT_QUEUE, type Connection, type ConnectionOptions, type ConnectionState, type QueueOptions, type WebSocketLike } from './connection'
-import { decodeEnvelope, encodeEnvelope, randomName, TYPE_EVENT } from './envelope'
-import { ProtocolError, ValidationError, type SockError } from './errors'
+import { decodeEnvelope, encodeEnvelope, randomName, TYPE_CHUNK, TYPE_EVENT } from './envelope'
+import { ConnectionError, FrameTooLargeError, ProtocolError, ValidationError, type SockError } from './errors'
 import { checkChannel, checkId, checkToken, DEFAULT_MAX_FRAME_BYTES, encodeFrame, TYPE_FILE, TYPE_TEXT, type Frame } from './protocol'
 import { getInstance, listInstances, mergeAll, type Instance } from './rest'
 
@@ -51,9 +54,23 @@ export interface LifecycleInfo {
   /** `reconnect`: retry number (1-based) and the delay before it, in ms. */
   attempt?: number
   delay?: number
+  /** `progress` of a chunked message (a large signal or file): which way, its id, and bytes done of total. */
+  direction?: 'send' | 'receive'
+  id?: string
+  from?: string
+  done?: number
+  total?: number
 }
 
-export type LifecycleEvent = 'connecting' | 'open' | 'close' | 'reconnect' | 'error' | 'giveup'
+export type LifecycleEvent = 'connecting' | 'open' | 'close' | 'reconnect' | 'error' | 'giveup' | 'progress'
+
+/** What `sendFile` accepts. */
+export type FileInput = Uint8Array | ArrayBuffer | ArrayBufferView | Blob
+
+export interface SendFileOptions {
+  /** Called as chunks are written: bytes done of total (of the transfer, base64 included). */
+  onProgress?: (done: number, total: number) => void
+}
 
 /** The local lifecycle channel. It is never a Sock channel. */
 export const SOCKET = 'socket'
@@ -81,6 +98,21 @@ export interface SockClientOptions {
   restTimeout?: number
   /** fetch for REST; defaults to the global one. */
   fetch?: typeof fetch
+  /** Codec for envelope payloads: JSON (default) or `msgpack()` from `sock-client/msgpack`. */
+  codec?: Codec
+  /** Largest message sent or reassembled, in bytes of its envelope (default 16 MiB). */
+  maxMessageBytes?: number
+  /** Most bytes all partial (chunked) messages of a channel may hold at once (default 64 MiB). */
+  maxPendingBytes?: number
+  /** A chunked message with no new chunk for this long is dropped, with an error event (default 30 000 ms). */
+  assemblyTimeout?: number
+}
+
+export interface MessagesOptions {
+  /** Ends the iterator. */
+  signal?: AbortSignal
+  /** Most messages buffered while the consumer is busy (default 10 000); beyond it the iterator throws. */
+  maxBuffered?: number
 }
 
 type Channels<E> = keyof E & string
@@ -90,6 +122,16 @@ type ChannelListener<E, C extends keyof E> = (event: Events<E, C>, message: Sock
 type EventListener<E, C extends keyof E, K extends keyof E[C]> = (data: E[C][K], message: SockMessage<E[C][K]>) => void
 type Listener = (...args: any[]) => void
 
+/** Encodes a frame, or `undefined` when it exceeds the limit (the caller then chunks it). */
+function tryFrame(type: number, data: string, max: number): string | undefined {
+  try {
+    return encodeFrame(type, data, max)
+  } catch (e) {
+    if (e instanceof FrameTooLargeError) return undefined
+    throw e
+  }
+}
+
 function positive(v: unknown, name: string, fallback: number, allowInfinity = false): number {
   if (v === undefined) return fallback
   if (typeof v !== 'number' || !(v >= 0) || (!allowInfinity && !Number.isFinite(v))) {
@@ -98,22 +140,45 @@ function positive(v: unknown, name: string, fallback: number, allowInfinity = fa
   return v
 }
 
-function base64ToBytes(b64: string): Uint8Array {
-  const bin = atob(b64)
-  const out = new Uint8Array(bin.length)
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i)
-  return out
+/** The payload of a file envelope (event `file`): name, size, CRC-32 and the bytes in base64. */
+interface FilePayload {
+  name: string
+  size: number
+  crc32: string
+  base64: string
+}
+
+function isFilePayload(v: unknown): v is FilePayload {
+  const o = v as FilePayload | null
+  return !!o && typeof o === 'object' && typeof o.name === 'string' && typeof o.size === 'number' && typeof o.crc32 === 'string' && typeof o.base64 === 'string'
+}
+
+function checkFileName(name: unknown): string {
+  if (typeof name !== 'string' || name === '' || /[:/\\\u0000]/.test(name) || name === '.' || name === '..') {
+    throw new ValidationError('name', `invalid file name ${JSON.stringify(name) ?? String(name)}: give a base name without ':' or a path separator, as in 'photo.png'`)
+  }
+  return name
+}
+
+async function toBytes(input: FileInput): Promise<Uint8Array> {
+  if (input instanceof Uint8Array) return input
+  if (input instanceof ArrayBuffer) return new Uint8Array(input)
+  if (ArrayBuffer.isView(input)) return new Uint8Array(input.buffer, input.byteOffset, input.byteLength)
+  return new Uint8Array(await (input as Blob).arrayBuffer())
+}
+
+function isFileInput(v: unknown): v is FileInput {
+  return v instanceof ArrayBuffer || ArrayBuffer.isView(v) || (typeof Blob !== 'undefined' && v instanceof Blob)
 }
 
 /** The connection of a client: its addresses (pocketsocket's `connection`) and a chainable `on`. */
-export class SockConnection extends AddressBook {
-  constructor(private readonly client: SockClient<any>) {
-    super()
-  }
-
+export class SockConnection<E extends EventMap = AnyEvents> extends AddressBook {
   /** Same as `client.on(...)`, so `setup(...).on('socket', fn)` chains. */
-  on(...args: Parameters<SockClient<any>['on']>): Unsubscribe {
-    return (this.client.on as (...a: unknown[]) => Unsubscribe)(...args)
+  readonly on: SockClient<E>['on']
+
+  constructor(private readonly client: SockClient<E>) {
+    super()
+    this.on = client.on.bind(client) as SockClient<E>['on']
   }
 
   /** Forgets every address and leaves every channel. */
@@ -125,12 +190,14 @@ export class SockConnection extends AddressBook {
 }
 
 export class SockClient<E extends EventMap = AnyEvents> {
-  readonly connection: SockConnection
+  readonly connection: SockConnection<E>
   private readonly emitter = new EventEmitter()
   private readonly channels = new Map<string, Channel>()
   private readonly wanted = new Set<string>()
   private readonly conn: ConnectionOptions
   private readonly rest: { timeout: number; fetch?: typeof fetch }
+  private readonly codec: Codec
+  private readonly limits: AssemblyLimits
   private readonly prefix = randomName(8)
   private seq = 0
   private wake: (() => void) | undefined
@@ -163,6 +230,16 @@ export class SockClient<E extends EventMap = AnyEvents> {
       queue: q,
     }
     this.rest = { timeout: positive(o.restTimeout, 'options.restTimeout', 5000) || 5000, fetch: o.fetch }
+    const codec = o.codec ?? json
+    if (!codec || typeof codec.name !== 'string' || typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
+      throw new ValidationError('options.codec', 'options.codec must be { name, encode, decode }, such as msgpack() from sock-client/msgpack')
+    }
+    this.codec = registerCodec(codec)
+    this.limits = {
+      maxMessageBytes: positive(o.maxMessageBytes, 'options.maxMessageBytes', 16 << 20) || 16 << 20,
+      maxPendingBytes: positive(o.maxPendingBytes, 'options.maxPendingBytes', 64 << 20) || 64 << 20,
+      timeout: positive(o.assemblyTimeout, 'options.assemblyTimeout', 30_000) || 30_000,
+    }
     this.connection = new SockConnection(this)
   }
 
@@ -172,7 +249,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
    * (every address at once, the default) or `'failover'` (one at a time). Channels already joined move to the
    * new addresses. Returns `client.connection`, so `setup(...).on('socket', fn)` chains.
    */
-  setup(...args: SetupArgs): SockConnection {
+  setup(...args: SetupArgs): SockConnection<E> {
     this.connection.set(...args)
     for (const ch of this.channels.values()) ch.close()
     this.channels.clear()
@@ -188,7 +265,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
   private open(name: string): Channel {
     let ch = this.channels.get(name)
     if (ch) return ch
-    ch = new Channel(name, this.addresses(), this.connection.mode, this.conn, {
+    ch = new Channel(name, this.addresses(), this.connection.mode, this.conn, this.limits, {
       state: (c, conn, state, d) => {
         const info: LifecycleInfo = { channel: c.name, address: String(conn.address), state, ...d }
         const ev: LifecycleEvent = state === 'open' ? 'open' : state === 'connecting' ? 'connecting' : state === 'giveup' ? 'giveup' : 'close'
@@ -213,7 +290,12 @@ export class SockClient<E extends EventMap = AnyEvents> {
     this.emitter.emit(`${channel}\0`, event, message)
   }
 
+  private fail(ch: Channel, conn: Connection, error: SockError): void {
+    this.lifecycle('error', { channel: ch.name, address: String(conn.address), state: conn.state, error })
+  }
+
   private receive(ch: Channel, conn: Connection, f: Frame): void {
+    if (ch.isOwn(f.from)) return
     let event: string
     let data: unknown
     if (f.type === TYPE_TEXT) {
@@ -221,18 +303,32 @@ export class SockClient<E extends EventMap = AnyEvents> {
       data = f.data
     } else if (f.type === TYPE_FILE) {
       const i = f.data.indexOf(':')
-      let bytes: Uint8Array | undefined
-      try {
-        if (i > 0) bytes = base64ToBytes(f.data.slice(i + 1))
-      } catch {}
-      if (!bytes) return this.lifecycle('error', { channel: ch.name, address: String(conn.address), state: conn.state, error: new ProtocolError('ERR_PROTOCOL', `received a type-2 file frame from '${f.from}' that is not <name>:<base64>`) })
+      const bytes = i > 0 ? fromBase64(f.data.slice(i + 1)) : undefined
+      if (!bytes) return this.fail(ch, conn, new ProtocolError('ERR_PROTOCOL', `received a type-2 file frame from '${f.from}' that is not <name>:<base64>`))
       event = 'file'
       data = { name: f.data.slice(0, i), bytes, size: bytes.length } satisfies SockFile
-    } else if (f.type === TYPE_EVENT) {
-      const env = decodeEnvelope(f.data)
-      if (env instanceof ProtocolError) return this.lifecycle('error', { channel: ch.name, address: String(conn.address), state: conn.state, error: env })
-      event = env.e
-      data = env.d
+    } else if (f.type === TYPE_EVENT || f.type === TYPE_CHUNK) {
+      let text = f.data
+      if (f.type === TYPE_CHUNK) {
+        const r = ch.assembler.add(f.data, f.from)
+        if ('error' in r) return this.fail(ch, conn, r.error)
+        if ('progress' in r) return this.lifecycle('progress', { channel: ch.name, address: String(conn.address), state: conn.state, direction: 'receive', ...r.progress })
+        if (!('done' in r)) return
+        text = r.done
+      }
+      const env = decodeEnvelope(text)
+      if (env instanceof ProtocolError) return this.fail(ch, conn, env)
+      if (!ch.firstTime(env.id)) return
+      event = env.event
+      data = env.data
+      if (event === 'file' && isFilePayload(data)) {
+        const p = data
+        const bytes = fromBase64(p.base64)
+        if (!bytes || bytes.length !== p.size || crc32(bytes) !== p.crc32) {
+          return this.fail(ch, conn, new ProtocolError('ERR_PROTOCOL', `dropped file '${p.name}' from '${f.from}': ${!bytes ? 'bad base64' : bytes.length !== p.size ? `${bytes.length} bytes instead of ${p.size}` : 'CRC-32 mismatch'}`))
+        }
+        data = { name: p.name, bytes, size: bytes.length } satisfies SockFile
+      }
     } else {
       event = `type:${f.type}`
       data = f.data
@@ -241,17 +337,20 @@ export class SockClient<E extends EventMap = AnyEvents> {
     this.emit(ch.name, event, data, message)
   }
 
-  /** Joins `channel` on the addresses of the mode; resolves once its connection is open (proven end to end). */
+  /**
+   * Joins `channel` on the addresses of the mode; resolves once its connection is open (proven end to end).
+   * Bad arguments (or no `setup()` yet) throw at once; connection failures reject.
+   */
   join(channel: Channels<E>): Promise<void> {
+    this.checkWire(channel)
+    this.addresses()
+    this.wanted.add(channel)
+    return this.open(channel).ready()
+  }
+
+  private checkWire(channel: string): void {
     checkChannel(channel)
-    if (channel === SOCKET) return Promise.reject(new ValidationError('channel', `'socket' is the local lifecycle channel and cannot be joined`))
-    try {
-      this.wanted.add(channel)
-      return this.open(channel).ready()
-    } catch (e) {
-      this.wanted.delete(channel)
-      return Promise.reject(e)
-    }
+    if (channel === SOCKET) throw new ValidationError('channel', `'socket' is the local lifecycle channel: it is never joined or sent on`)
   }
 
   /** Leaves `channel`: closes its connections; queued sends reject. Listeners stay registered. */
@@ -315,31 +414,136 @@ export class SockClient<E extends EventMap = AnyEvents> {
    * while the channel is not open; rejects with the reason otherwise.
    */
   signal<C extends Channels<E>, K extends Events<E, C>>(channel: C, event: K, data: Payload<E, C, K>): Promise<void> {
-    checkChannel(channel)
-    if (typeof event !== 'string' || event === '') return Promise.reject(new ValidationError('event', `invalid event ${String(event)}: an event name is a non-empty string`))
+    this.checkWire(channel)
+    if (typeof event !== 'string' || event === '') throw new ValidationError('event', `invalid event ${String(event)}: an event name is a non-empty string`)
+    const max = this.conn.maxFrameBytes
+    const plain = event === 'message' && typeof data === 'string' ? tryFrame(TYPE_TEXT, data, max) : undefined
+    if (plain !== undefined) return this.deliver(channel, () => plain)
+    this.addresses()
+    const id = this.nextId()
+    let text: string
     try {
-      const text =
-        event === 'message' && typeof data === 'string'
-          ? encodeFrame(TYPE_TEXT, data, this.conn.maxFrameBytes)
-          : encodeFrame(TYPE_EVENT, encodeEnvelope(this.nextId(), event, data), this.conn.maxFrameBytes)
-      return this.sendText(channel, text)
+      text = encodeEnvelope(id, event, data, this.codec)
     } catch (e) {
-      return Promise.reject(e)
+      return Promise.reject(new ValidationError('data', `cannot encode the payload of '${event}' with the ${this.codec.name} codec: ${(e as Error)?.message ?? e}`))
     }
+    return this.sendEnvelope(channel, id, text)
+  }
+
+  /** Sends an envelope in one frame, or in chunks when it exceeds `maxFrameBytes`. */
+  private sendEnvelope(channel: string, id: string, text: string, onProgress?: (done: number, total: number) => void): Promise<void> {
+    const max = this.conn.maxFrameBytes
+    const total = text.length
+    const single = tryFrame(TYPE_EVENT, text, max)
+    if (single !== undefined) return this.deliver(channel, () => single).then(() => onProgress?.(total, total))
+    if (total > this.limits.maxMessageBytes) {
+      return Promise.reject(new FrameTooLargeError(total, this.limits.maxMessageBytes, `message of ${total} bytes exceeds maxMessageBytes (${this.limits.maxMessageBytes}); raise maxMessageBytes on both sides or send less`))
+    }
+    this.wanted.add(channel)
+    const ch = this.open(channel)
+    const pieces = splitChunks(id, text, max)
+    return (async () => {
+      let done = 0
+      for (let i = 0; i < pieces.length; i++) {
+        // Each chunk waits for the previous one, so a connection that drops mid-message queues one chunk, not all.
+        await ch.send(encodeFrame(TYPE_CHUNK, chunkData(id, i, pieces.length, total, pieces[i]!), max))
+        done += pieces[i]!.length
+        onProgress?.(done, total)
+        const conn = ch.connections[0]!
+        this.lifecycle('progress', { channel, address: String(conn.address), state: conn.state, direction: 'send', id, from: ch.id ?? '', done, total })
+      }
+    })()
+  }
+
+  /**
+   * Sends a file. Small ones go out as sockc's type 2 (`name:base64`); larger ones as a chunked `file` envelope
+   * with length and CRC-32, checked by the receiver. Receivers get event `file` with `{ name, bytes, size }`.
+   */
+  sendFile(channel: Channels<E>, name: string, bytes: FileInput, options: SendFileOptions = {}): Promise<void> {
+    this.checkWire(channel)
+    checkFileName(name)
+    if (!isFileInput(bytes)) throw new ValidationError('bytes', 'sendFile() takes a Uint8Array, ArrayBuffer, Buffer or Blob')
+    this.addresses()
+    return toBytes(bytes).then((b) => {
+      const base64 = toBase64(b)
+      const small = tryFrame(TYPE_FILE, `${name}:${base64}`, this.conn.maxFrameBytes)
+      if (small !== undefined) return this.deliver(channel, () => small).then(() => options.onProgress?.(b.length, b.length))
+      const id = this.nextId()
+      return this.sendEnvelope(channel, id, encodeEnvelope(id, 'file', { name, size: b.length, crc32: crc32(b), base64 } satisfies FilePayload), options.onProgress)
+    })
+  }
+
+  /**
+   * Messages of `channel` (one `event`, or all) as an async iterator, ended by `options.signal`:
+   * `for await (const m of client.messages('chat', 'message', { signal })) ...`
+   */
+  messages<C extends Channels<E>, K extends Events<E, C>>(channel: C, event: K, options?: MessagesOptions): AsyncIterableIterator<SockMessage<E[C][K]>>
+  messages<C extends Channels<E>>(channel: C, options?: MessagesOptions): AsyncIterableIterator<SockMessage<E[C][Events<E, C>]>>
+  messages(channel: string, a?: string | MessagesOptions, b?: MessagesOptions): AsyncIterableIterator<SockMessage> {
+    const event = typeof a === 'string' ? a : undefined
+    const o = (typeof a === 'string' ? b : a) ?? {}
+    const max = positive(o.maxBuffered, 'options.maxBuffered', 10_000) || 10_000
+    const buffer: SockMessage[] = []
+    let wake: (() => void) | undefined
+    let ended = false
+    let failure: SockError | undefined
+    const push = (m: SockMessage) => {
+      if (ended) return
+      if (buffer.length >= max) {
+        failure = new ConnectionError('ERR_QUEUE_FULL', `messages() iterator on '${channel}' buffered ${max} messages without being read: raise maxBuffered or read faster`)
+        return end()
+      }
+      buffer.push(m)
+      wake?.()
+    }
+    const off = event !== undefined ? this.on(channel as Channels<E>, event as never, ((_d: unknown, m: SockMessage) => push(m)) as never) : this.on(channel as Channels<E>, ((_e: string, m: SockMessage) => push(m)) as never)
+    const end = () => {
+      ended = true
+      off()
+      o.signal?.removeEventListener('abort', end)
+      wake?.()
+    }
+    if (o.signal?.aborted) end()
+    else o.signal?.addEventListener('abort', end)
+    const it: AsyncIterableIterator<SockMessage> = {
+      next: async () => {
+        while (!buffer.length && !ended) await new Promise<void>((r) => (wake = r))
+        wake = undefined
+        if (buffer.length && !failure) return { value: buffer.shift()!, done: false }
+        if (failure) {
+          const f = failure
+          failure = undefined
+          buffer.length = 0
+          throw f
+        }
+        return { value: undefined, done: true }
+      },
+      return: async () => {
+        end()
+        return { value: undefined, done: true }
+      },
+      [Symbol.asyncIterator]: () => it,
+    }
+    return it
   }
 
   /** Sends a raw Sock frame `{type, data}` on `channel` (joining it). */
   send(channel: Channels<E>, type: number, data: string): Promise<void> {
+    this.checkWire(channel)
+    if (!Number.isSafeInteger(type)) throw new ValidationError('type', `invalid type ${String(type)}: a Sock frame type is an integer (1 text, 2 file, > 2 for applications)`)
+    if (typeof data !== 'string') throw new ValidationError('data', `invalid data of type ${data === null ? 'null' : typeof data}: a raw Sock frame carries a string; use signal() for other payloads`)
+    return this.deliver(channel, () => encodeFrame(type, data, this.conn.maxFrameBytes))
+  }
+
+  /** Encodes and sends; an encoding failure (frame too large) is a rejected outcome, not a throw. */
+  private deliver(channel: string, encode: () => string): Promise<void> {
+    this.addresses()
+    let text: string
     try {
-      checkChannel(channel)
-      return this.sendText(channel, encodeFrame(type, data, this.conn.maxFrameBytes))
+      text = encode()
     } catch (e) {
       return Promise.reject(e)
     }
-  }
-
-  private sendText(channel: string, text: string): Promise<void> {
-    if (channel === SOCKET) throw new ValidationError('channel', `'socket' is the local lifecycle channel: nothing is sent on it`)
     this.wanted.add(channel)
     return this.open(channel).send(text)
   }
@@ -362,20 +566,15 @@ export class SockClient<E extends EventMap = AnyEvents> {
 
   /** Every instance in `channel`, from every address, merged by id (`[]` when nobody is in it). */
   instances(channel: Channels<E>): Promise<Instance[]> {
-    try {
-      checkChannel(channel)
-      return mergeAll(this.addresses(), (a) => listInstances(a, channel, this.rest))
-    } catch (e) {
-      return Promise.reject(e)
-    }
+    this.checkWire(channel)
+    return mergeAll(this.addresses(), (a) => listInstances(a, channel, this.rest))
   }
 
   /** One instance of `channel`, or `null`. */
-  async instance(channel: Channels<E>, id: string): Promise<Instance | null> {
-    checkChannel(channel)
+  instance(channel: Channels<E>, id: string): Promise<Instance | null> {
+    this.checkWire(channel)
     checkId(id)
-    const all = await mergeAll(this.addresses(), (a) => getInstance(a, channel, id, this.rest))
-    return all[0] ?? null
+    return mergeAll(this.addresses(), (a) => getInstance(a, channel, id, this.rest)).then((all) => all[0] ?? null)
   }
 
   /** Reconnects every channel now (after a give-up, or to skip a pending retry delay). */

@@ -1,39 +1,51 @@
 /**
- * sock-client's own envelope for events other than plain-text `message` and small `file`:
- * a Sock frame of type `TYPE_EVENT` whose `data` is the JSON text `{"i": id, "e": event, "d": payload}`.
+ * sock-client's own frames, in types it reserves (documented in the README):
+ * - `TYPE_EVENT` (7): an event envelope, `data` = the JSON text `{"i": id, "e": event, "d": payload}`; with a codec
+ *   other than JSON, `{"i", "e", "c": codec name, "d": the codec's string}`.
+ * - `TYPE_CHUNK` (8): one piece of an envelope too large for one frame, `data` = `<id>:<index>:<count>:<length>:<piece>`.
  * Browser-safe; no sockets.
  */
+import { findCodec, json, type Codec } from './codec'
 import { ProtocolError } from './errors'
 
-/** Frame type of a sock-client event envelope. */
 export const TYPE_EVENT = 7
+export const TYPE_CHUNK = 8
 
 export interface Envelope {
-  /** Message id, unique per sender: used to deliver a message once when it arrives over several servers. */
-  i: string
-  /** Event name. */
-  e: string
-  /** The payload (JSON codec). */
-  d?: unknown
+  /** Message id, unique per sender: delivers a message once when it arrives over several servers. */
+  id: string
+  event: string
+  data: unknown
 }
 
-export function encodeEnvelope(id: string, event: string, data: unknown): string {
-  const d = JSON.stringify(data)
-  return d === undefined ? JSON.stringify({ i: id, e: event }) : `{"i":${JSON.stringify(id)},"e":${JSON.stringify(event)},"d":${d}}`
+export function encodeEnvelope(id: string, event: string, data: unknown, codec: Codec = json): string {
+  const head = `{"i":${JSON.stringify(id)},"e":${JSON.stringify(event)}`
+  if (codec === json) {
+    const d = JSON.stringify(data)
+    return d === undefined ? `${head}}` : `${head},"d":${d}}`
+  }
+  return `${head},"c":${JSON.stringify(codec.name)},"d":${JSON.stringify(codec.encode(data))}}`
 }
 
-export function decodeEnvelope(data: string): Envelope | ProtocolError {
-  let v: unknown
+const bad = (why: string) => new ProtocolError('ERR_PROTOCOL', `received a malformed event envelope: ${why}`)
+
+export function decodeEnvelope(text: string): Envelope | ProtocolError {
+  let o: { i?: unknown; e?: unknown; c?: unknown; d?: unknown }
   try {
-    v = JSON.parse(data)
+    o = JSON.parse(text)
   } catch {
-    return new ProtocolError('ERR_PROTOCOL', 'received an event envelope that is not JSON')
+    return bad('not JSON')
   }
-  const o = v as Envelope | null
-  if (!o || typeof o !== 'object' || typeof o.i !== 'string' || typeof o.e !== 'string' || o.e === '') {
-    return new ProtocolError('ERR_PROTOCOL', 'received an event envelope without a string id (i) and event (e)')
+  if (!o || typeof o !== 'object' || typeof o.i !== 'string' || typeof o.e !== 'string' || o.e === '') return bad('no string id (i) and event (e)')
+  if (o.c === undefined || o.c === 'json') return { id: o.i, event: o.e, data: o.d }
+  const codec = typeof o.c === 'string' ? findCodec(o.c) : undefined
+  if (!codec) return bad(`codec ${JSON.stringify(o.c)} is not loaded (for msgpack: import { msgpack } from 'sock-client/msgpack')`)
+  if (typeof o.d !== 'string') return bad(`codec ${o.c} needs a string payload`)
+  try {
+    return { id: o.i, event: o.e, data: codec.decode(o.d) }
+  } catch (e) {
+    return bad(`${o.c} payload does not decode (${(e as Error)?.message ?? e})`)
   }
-  return o
 }
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'

@@ -48,11 +48,12 @@ export class AddressError extends SockError {
 /** A frame would exceed the server's read limit (`maxFrameBytes`). */
 export class FrameTooLargeError extends SockError {
   override name = 'FrameTooLargeError' as const
-  constructor(readonly bytes: number, readonly limit: number) {
-    super(
-      'ERR_FRAME_TOO_LARGE',
-      `frame of ${bytes} bytes exceeds maxFrameBytes (${limit}); send less data or raise maxFrameBytes to the server's -limit`,
-    )
+  constructor(
+    readonly bytes: number,
+    readonly limit: number,
+    message = `frame of ${bytes} bytes exceeds maxFrameBytes (${limit}); send less data, use signal() (which splits large payloads) or raise maxFrameBytes to the server's -limit`,
+  ) {
+    super('ERR_FRAME_TOO_LARGE', message)
   }
 }
 

@@ -1,0 +1,173 @@
+/**
+ * Splitting an envelope that exceeds the server's frame limit into `TYPE_CHUNK` frames that each fit, and
+ * reassembling them with bounded memory: a cap per message and in total, and a timeout for senders who go quiet.
+ */
+import { ProtocolError } from './errors'
+
+/** Bytes `{"type":8,"data":""}` takes around the chunk data. */
+const FRAME_OVERHEAD = 20
+/** Room reserved for `:<index>:<count>:<length>:` (up to 9 digits each). */
+const HEADER_RESERVE = 4 + 3 * 9
+
+/** UTF-8 bytes that char `i` of `s` takes once JSON-escaped, and how many UTF-16 units it spans. */
+function escapedCost(s: string, i: number): [bytes: number, units: number] {
+  const c = s.charCodeAt(i)
+  if (c === 0x22 || c === 0x5c) return [2, 1]
+  if (c < 0x20) return [c === 8 || c === 9 || c === 10 || c === 12 || c === 13 ? 2 : 6, 1]
+  if (c < 0x80) return [1, 1]
+  if (c < 0x800) return [2, 1]
+  if (c >= 0xd800 && c < 0xdc00) {
+    const d = s.charCodeAt(i + 1)
+    return d >= 0xdc00 && d < 0xe000 ? [4, 2] : [6, 1] // a pair, or a lone surrogate JSON escapes as \udxxx
+  }
+  if (c >= 0xdc00 && c < 0xe000) return [6, 1]
+  return [3, 1]
+}
+
+/**
+ * Splits `text` into pieces whose chunk frames (`chunkData(id, ...)`) each fit `maxFrameBytes`, never splitting a
+ * surrogate pair.
+ */
+export function splitChunks(id: string, text: string, maxFrameBytes: number): string[] {
+  const budget = maxFrameBytes - FRAME_OVERHEAD - HEADER_RESERVE - id.length
+  if (budget < 4) throw new RangeError(`maxFrameBytes ${maxFrameBytes} is too small to carry chunks`)
+  const pieces: string[] = []
+  let start = 0
+  let used = 0
+  for (let i = 0; i < text.length; ) {
+    const [bytes, units] = escapedCost(text, i)
+    if (used + bytes > budget) {
+      pieces.push(text.slice(start, i))
+      start = i
+      used = 0
+    }
+    used += bytes
+    i += units
+  }
+  pieces.push(text.slice(start))
+  return pieces
+}
+
+/** The `data` of chunk `index` of `count` of a message of `length` UTF-16 units. */
+export function chunkData(id: string, index: number, count: number, length: number, piece: string): string {
+  return `${id}:${index}:${count}:${length}:${piece}`
+}
+
+export interface AssemblyLimits {
+  /** Largest single message, in UTF-16 units of its envelope. */
+  maxMessageBytes: number
+  /** Most data held by all partial messages of a channel at once. */
+  maxPendingBytes: number
+  /** A partial message with no new chunk for this long (ms) is dropped. */
+  timeout: number
+}
+
+interface Partial {
+  parts: (string | undefined)[]
+  got: number
+  size: number
+  length: number
+  from: string
+  last: number
+}
+
+const CHUNK_RE = /^([A-Za-z0-9]{1,64}):(\d{1,9}):(\d{1,9}):(\d{1,10}):/
+
+export type ChunkResult =
+  | { done: string; id: string }
+  | { progress: { id: string; from: string; done: number; total: number } }
+  | { error: ProtocolError }
+  | { ignored: true }
+
+/** Reassembles chunks per message id; a message id whose data was dropped or delivered is not rebuilt again. */
+export class Assembler {
+  private readonly partial = new Map<string, Partial>()
+  private readonly finished = new Set<string>()
+  private pending = 0
+  private timer: ReturnType<typeof setInterval> | undefined
+
+  constructor(
+    private readonly limits: AssemblyLimits,
+    private readonly onTimeout: (error: ProtocolError) => void,
+  ) {}
+
+  add(data: string, from: string): ChunkResult {
+    const m = CHUNK_RE.exec(data)
+    if (!m) return { error: new ProtocolError('ERR_PROTOCOL', `received a malformed chunk from '${from}'`) }
+    const id = m[1]!
+    const index = Number(m[2])
+    const count = Number(m[3])
+    const length = Number(m[4])
+    const piece = data.slice(m[0].length)
+    if (this.finished.has(id)) return { ignored: true }
+    if (count < 1 || index >= count || length > this.limits.maxMessageBytes || piece.length > length) {
+      if (length > this.limits.maxMessageBytes) {
+        this.finish(id)
+        return { error: new ProtocolError('ERR_PROTOCOL', `dropped message ${id} from '${from}': ${length} bytes exceeds maxMessageBytes (${this.limits.maxMessageBytes})`) }
+      }
+      return { error: new ProtocolError('ERR_PROTOCOL', `received an inconsistent chunk ${index}/${count} of message ${id} from '${from}'`) }
+    }
+    let p = this.partial.get(id)
+    if (!p) {
+      p = { parts: new Array(count), got: 0, size: 0, length, from, last: 0 }
+      this.partial.set(id, p)
+      this.timer ??= setInterval(() => this.sweep(), Math.max(10, this.limits.timeout / 2))
+    } else if (p.parts.length !== count || p.length !== length) {
+      return { error: new ProtocolError('ERR_PROTOCOL', `received a chunk of message ${id} from '${from}' that disagrees with its earlier chunks`) }
+    }
+    p.last = Date.now()
+    if (p.parts[index] !== undefined) return { ignored: true } // repeated (or the same chunk over another server)
+    if (this.pending + piece.length > this.limits.maxPendingBytes || p.size + piece.length > length) {
+      this.drop(id, p)
+      return { error: new ProtocolError('ERR_PROTOCOL', `dropped message ${id} from '${from}': partial messages would hold more than maxPendingBytes (${this.limits.maxPendingBytes})`) }
+    }
+    p.parts[index] = piece
+    p.got++
+    p.size += piece.length
+    this.pending += piece.length
+    if (p.got < count) return { progress: { id, from, done: p.size, total: length } }
+    this.drop(id, p)
+    const text = p.parts.join('')
+    if (text.length !== length) return { error: new ProtocolError('ERR_PROTOCOL', `reassembled message ${id} from '${from}' has ${text.length} units, not the ${length} announced`) }
+    return { done: text, id }
+  }
+
+  private drop(id: string, p: Partial): void {
+    this.pending -= p.size
+    this.partial.delete(id)
+    this.finish(id)
+    if (!this.partial.size) this.stop()
+  }
+
+  /** Remembers (boundedly) that `id` needs no more chunks. */
+  private finish(id: string): void {
+    this.finished.add(id)
+    if (this.finished.size > 4096) this.finished.delete(this.finished.values().next().value!)
+  }
+
+  /** Drops partial messages whose sender went quiet; each drop is reported. */
+  sweep(now = Date.now()): void {
+    for (const [id, p] of this.partial) {
+      if (now - p.last >= this.limits.timeout) {
+        this.drop(id, p)
+        this.onTimeout(new ProtocolError('ERR_TIMEOUT', `dropped message ${id} from '${p.from}': no chunk for ${this.limits.timeout} ms (${p.got} of ${p.parts.length} chunks arrived)`))
+      }
+    }
+  }
+
+  /** Bytes held by partial messages. */
+  get pendingBytes(): number {
+    return this.pending
+  }
+
+  stop(): void {
+    clearInterval(this.timer)
+    this.timer = undefined
+  }
+
+  clear(): void {
+    this.partial.clear()
+    this.pending = 0
+    this.stop()
+  }
+}
