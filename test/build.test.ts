@@ -135,3 +135,13 @@ describe('the published package', () => {
     expect(where.trim().split(' ')).toEqual([dist('index.cjs'), dist('msgpack.cjs')])
   })
 })
+
+describe('npm start', () => {
+  it('shows two Node clients talking in the terminal (demo/main.mjs --once)', async () => {
+    const { stdout } = await run(process.execPath, ['demo/main.mjs', '--once'], { cwd: root, env: { ...process.env, PORT: '0' } })
+    expect(stdout).toContain('alice -> bob > Hi Bob!')
+    expect(stdout).toContain('bob -> alice > Hi Alice')
+    expect(stdout).toMatch(/instances in 'chat' \(REST\): alice since .*, bob since /)
+    expect(stdout).toContain('demo finished')
+  })
+})
