@@ -18,6 +18,13 @@ export interface SendReport {
   failed: { address: string; error: SockError }[]
 }
 
+export interface ConnectionInfo {
+  address: string
+  state: ConnectionState
+  id: string | undefined
+  queued: number
+}
+
 export interface ChannelSink {
   state(channel: Channel, conn: Connection, state: ConnectionState, detail: { code?: number; reason?: string; error?: SockError }): void
   frame(channel: Channel, conn: Connection, frame: Frame): void
@@ -102,7 +109,7 @@ export class Channel {
    */
   send(text: string): Promise<SendReport> {
     const report: SendReport = { sent: [], queued: [], failed: [] }
-    const waits: Promise<string>[] = []
+    const waits: Promise<[queuedFor: string, writtenTo: string]>[] = []
     for (const c of this.connections) {
       const address = String(c.address)
       const r = c.offer(text)
@@ -110,22 +117,28 @@ export class Channel {
       else if (r.status === 'failed') report.failed.push({ address, error: r.error })
       else {
         report.queued.push(address)
-        r.written.catch(() => {}) // its fate is reported by the close / give-up that drops it
-        waits.push(r.written.then(() => address))
+        const w = r.written.then((to): [string, string] => [address, to]) // failover may write it to the next address
+        w.catch(() => {}) // unless awaited below, its fate is reported by the close or give-up that drops it
+        waits.push(w)
       }
     }
     if (report.sent.length) return Promise.resolve(report)
     if (!waits.length) return Promise.reject(report.failed[0]!.error)
     return Promise.any(waits).then(
-      (address) => {
-        report.queued.splice(report.queued.indexOf(address), 1)
-        report.sent.push(address)
+      ([queuedFor, writtenTo]) => {
+        report.queued.splice(report.queued.indexOf(queuedFor), 1)
+        report.sent.push(writtenTo)
         return report
       },
       (e: AggregateError) => {
         throw e.errors[0] as SockError
       },
     )
+  }
+
+  /** Each connection: its address in use, state, the id the server gave it and frames waiting in its queue. */
+  describe(): ConnectionInfo[] {
+    return this.connections.map((c) => ({ address: String(c.address), state: c.state, id: c.id, queued: c.queued }))
   }
 
   /** The instance id the server gave us, on the first connection that has one. */

@@ -7,7 +7,7 @@ import WebSocketImpl from 'isomorphic-ws'
 import { AddressBook, type Address, type SetupArgs } from './address'
 import { DEFAULT_RECONNECT, type ReconnectOptions } from './backoff'
 import { crc32, fromBase64, toBase64 } from './bytes'
-import { Channel, type SendReport } from './channel'
+import { Channel, type ConnectionInfo, type SendReport } from './channel'
 import { chunkData, splitChunks, type AssemblyLimits } from './chunks'
 import { json, registerCodec, type Codec } from './codec'
 import { DEFAULT_QUEUE, type Connection, type ConnectionOptions, type ConnectionState, type QueueOptions, type WebSocketLike } from './connection'
@@ -570,6 +570,14 @@ export class SockClient<E extends EventMap = AnyEvents> {
   /** The instance id the server gave this client on `channel` (after `open`), or `undefined`. */
   idOf(channel: Channels<E>): string | undefined {
     return this.channels.get(channel)?.id
+  }
+
+  /**
+   * The connections of `channel`: one per address in broadcast mode, one in failover mode, each with the address
+   * in use, its state, the id the server gave it and how many frames wait in its queue. `[]` if not joined.
+   */
+  connectionsOf(channel: Channels<E>): ConnectionInfo[] {
+    return this.channels.get(channel)?.describe() ?? []
   }
 
   /** The state of `channel`: `open` if any of its connections is, else that of its first connection. */

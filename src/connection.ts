@@ -52,12 +52,13 @@ export interface ConnectionSink {
 
 interface Pending {
   text: string
-  resolve(): void
+  /** Called with the address it was written to (failover may have moved since it was queued). */
+  resolve(address: string): void
   reject(e: SockError): void
 }
 
 /** The immediate outcome of a send on one connection. */
-export type Offer = { status: 'sent' } | { status: 'queued'; written: Promise<void> } | { status: 'failed'; error: SockError }
+export type Offer = { status: 'sent' } | { status: 'queued'; written: Promise<string> } | { status: 'failed'; error: SockError }
 
 const RESOLVED = Promise.resolve()
 const SENT: Offer = { status: 'sent' }
@@ -201,9 +202,10 @@ export class Connection {
     const queued = this.queue
     this.queue = []
     this.queuedBytes = 0
+    const address = String(this.address)
     for (const p of queued) {
       this.write(p.text)
-      p.resolve()
+      p.resolve(address)
     }
     this.sink.state(this, 'open', {})
   }
@@ -339,7 +341,7 @@ export class Connection {
     if (full()) {
       return { status: 'failed', error: new ConnectionError('ERR_QUEUE_FULL', `send queue of channel '${this.channel}' on ${this.address} is full (${this.queue.length} frames, ${this.queuedBytes} bytes; limits ${q.maxCount} / ${q.maxBytes}) while it is not open: wait for 'open' or raise the queue limits`) }
     }
-    const written = new Promise<void>((resolve, reject) => this.queue.push({ text, resolve, reject }))
+    const written = new Promise<string>((resolve, reject) => this.queue.push({ text, resolve, reject }))
     this.queuedBytes += text.length
     return { status: 'queued', written }
   }
@@ -347,7 +349,7 @@ export class Connection {
   /** `offer()` as a promise: resolves once written, rejects with the reason it was not. */
   send(text: string): Promise<void> {
     const r = this.offer(text)
-    return r.status === 'sent' ? RESOLVED : r.status === 'queued' ? r.written : Promise.reject(r.error)
+    return r.status === 'sent' ? RESOLVED : r.status === 'queued' ? r.written.then(noop) : Promise.reject(r.error)
   }
 
   /** Frames waiting for the connection to open. */
