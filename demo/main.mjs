@@ -1,13 +1,15 @@
-// `npm start`: an embedded Sock server and two clients talking through it.
+// `npm start`: an embedded Sock server, two Node clients talking through it in the terminal, then the demo
+// page (a chat with channels, live instance lists and file drops) served until Ctrl-C. `--once`: terminal part only.
 import { SockClient } from '../dist/index.js'
-import { createSockServer } from '../dist/server.js'
+import { startDemo } from './server.mjs'
 
+const once = process.argv.includes('--once')
 const port = Number(process.env.PORT ?? 3000)
 let server
 try {
-  server = await createSockServer({ port })
+  server = await startDemo({ port })
 } catch {
-  server = await createSockServer({ port: 0 }) // 3000 is taken: any free port
+  server = await startDemo({ port: 0 }) // 3000 is taken: any free port
 }
 console.log(`Sock server listening on ${server.url}`)
 
@@ -35,5 +37,16 @@ console.log(`instances in 'chat' (REST): ${list.map((i) => `${i.id} since ${i.cr
 
 alice.close()
 bob.close()
-await server.close()
-console.log('demo finished')
+if (once) {
+  await server.close()
+  console.log('demo finished')
+} else {
+  console.log(`\nDemo page: ${server.httpUrl}/  (open it in two tabs, or ${server.httpUrl}/?name=carol)`)
+  console.log('Press Ctrl-C to stop.')
+  const stop = async () => {
+    await server.close()
+    process.exit(0)
+  }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+}

@@ -11,6 +11,20 @@ import type { Frame } from './protocol'
 /** How many recent message ids a channel on several servers remembers to deliver each message once. */
 const DEDUPE_WINDOW = 4096
 
+/** Where a frame went: written now, waiting in a connection's queue, or refused (with the reason). */
+export interface SendReport {
+  sent: string[]
+  queued: string[]
+  failed: { address: string; error: SockError }[]
+}
+
+export interface ConnectionInfo {
+  address: string
+  state: ConnectionState
+  id: string | undefined
+  queued: number
+}
+
 export interface ChannelSink {
   state(channel: Channel, conn: Connection, state: ConnectionState, detail: { code?: number; reason?: string; error?: SockError }): void
   frame(channel: Channel, conn: Connection, frame: Frame): void
@@ -89,12 +103,42 @@ export class Channel {
     for (const x of w) error ? x.reject(error) : x.resolve()
   }
 
-  /** Sends an encoded frame on every connection (each sends now or queues). Resolves when at least one wrote it. */
-  send(text: string): Promise<void> {
-    if (this.connections.length === 1) return this.connections[0]!.send(text)
-    return Promise.any(this.connections.map((c) => c.send(text))).catch((e: AggregateError) => {
-      throw e.errors[0] as SockError
-    })
+  /**
+   * Sends an encoded frame on every connection of the channel (one in failover mode). Resolves once at least one
+   * connection wrote it, with the outcome per address; rejects when none can (the first reason).
+   */
+  send(text: string): Promise<SendReport> {
+    const report: SendReport = { sent: [], queued: [], failed: [] }
+    const waits: Promise<[queuedFor: string, writtenTo: string]>[] = []
+    for (const c of this.connections) {
+      const address = String(c.address)
+      const r = c.offer(text)
+      if (r.status === 'sent') report.sent.push(address)
+      else if (r.status === 'failed') report.failed.push({ address, error: r.error })
+      else {
+        report.queued.push(address)
+        const w = r.written.then((to): [string, string] => [address, to]) // failover may write it to the next address
+        w.catch(() => {}) // unless awaited below, its fate is reported by the close or give-up that drops it
+        waits.push(w)
+      }
+    }
+    if (report.sent.length) return Promise.resolve(report)
+    if (!waits.length) return Promise.reject(report.failed[0]!.error)
+    return Promise.any(waits).then(
+      ([queuedFor, writtenTo]) => {
+        report.queued.splice(report.queued.indexOf(queuedFor), 1)
+        report.sent.push(writtenTo)
+        return report
+      },
+      (e: AggregateError) => {
+        throw e.errors[0] as SockError
+      },
+    )
+  }
+
+  /** Each connection: its address in use, state, the id the server gave it and frames waiting in its queue. */
+  describe(): ConnectionInfo[] {
+    return this.connections.map((c) => ({ address: String(c.address), state: c.state, id: c.id, queued: c.queued }))
   }
 
   /** The instance id the server gave us, on the first connection that has one. */

@@ -7,7 +7,7 @@ import WebSocketImpl from 'isomorphic-ws'
 import { AddressBook, type Address, type SetupArgs } from './address'
 import { DEFAULT_RECONNECT, type ReconnectOptions } from './backoff'
 import { crc32, fromBase64, toBase64 } from './bytes'
-import { Channel } from './channel'
+import { Channel, type ConnectionInfo, type SendReport } from './channel'
 import { chunkData, splitChunks, type AssemblyLimits } from './chunks'
 import { json, registerCodec, type Codec } from './codec'
 import { DEFAULT_QUEUE, type Connection, type ConnectionOptions, type ConnectionState, type QueueOptions, type WebSocketLike } from './connection'
@@ -413,7 +413,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
    * (type 1); every other event travels in sock-client's envelope. Resolves once written to a socket; queued
    * while the channel is not open; rejects with the reason otherwise.
    */
-  signal<C extends Channels<E>, K extends Events<E, C>>(channel: C, event: K, data: Payload<E, C, K>): Promise<void> {
+  signal<C extends Channels<E>, K extends Events<E, C>>(channel: C, event: K, data: Payload<E, C, K>): Promise<SendReport> {
     this.checkWire(channel)
     if (typeof event !== 'string' || event === '') throw new ValidationError('event', `invalid event ${String(event)}: an event name is a non-empty string`)
     const max = this.conn.maxFrameBytes
@@ -431,11 +431,16 @@ export class SockClient<E extends EventMap = AnyEvents> {
   }
 
   /** Sends an envelope in one frame, or in chunks when it exceeds `maxFrameBytes`. */
-  private sendEnvelope(channel: string, id: string, text: string, onProgress?: (done: number, total: number) => void): Promise<void> {
+  private sendEnvelope(channel: string, id: string, text: string, onProgress?: (done: number, total: number) => void): Promise<SendReport> {
     const max = this.conn.maxFrameBytes
     const total = text.length
     const single = tryFrame(TYPE_EVENT, text, max)
-    if (single !== undefined) return this.deliver(channel, () => single).then(() => onProgress?.(total, total))
+    if (single !== undefined) {
+      return this.deliver(channel, () => single).then((r) => {
+        onProgress?.(total, total)
+        return r
+      })
+    }
     if (total > this.limits.maxMessageBytes) {
       return Promise.reject(new FrameTooLargeError(total, this.limits.maxMessageBytes, `message of ${total} bytes exceeds maxMessageBytes (${this.limits.maxMessageBytes}); raise maxMessageBytes on both sides or send less`))
     }
@@ -444,14 +449,16 @@ export class SockClient<E extends EventMap = AnyEvents> {
     const pieces = splitChunks(id, text, max)
     return (async () => {
       let done = 0
+      let report!: SendReport
       for (let i = 0; i < pieces.length; i++) {
         // Each chunk waits for the previous one, so a connection that drops mid-message queues one chunk, not all.
-        await ch.send(encodeFrame(TYPE_CHUNK, chunkData(id, i, pieces.length, total, pieces[i]!), max))
+        report = await ch.send(encodeFrame(TYPE_CHUNK, chunkData(id, i, pieces.length, total, pieces[i]!), max))
         done += pieces[i]!.length
         onProgress?.(done, total)
         const conn = ch.connections[0]!
         this.lifecycle('progress', { channel, address: String(conn.address), state: conn.state, direction: 'send', id, from: ch.id ?? '', done, total })
       }
+      return report
     })()
   }
 
@@ -459,7 +466,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
    * Sends a file. Small ones go out as sockc's type 2 (`name:base64`); larger ones as a chunked `file` envelope
    * with length and CRC-32, checked by the receiver. Receivers get event `file` with `{ name, bytes, size }`.
    */
-  sendFile(channel: Channels<E>, name: string, bytes: FileInput, options: SendFileOptions = {}): Promise<void> {
+  sendFile(channel: Channels<E>, name: string, bytes: FileInput, options: SendFileOptions = {}): Promise<SendReport> {
     this.checkWire(channel)
     checkFileName(name)
     if (!isFileInput(bytes)) throw new ValidationError('bytes', 'sendFile() takes a Uint8Array, ArrayBuffer, Buffer or Blob')
@@ -467,7 +474,12 @@ export class SockClient<E extends EventMap = AnyEvents> {
     return toBytes(bytes).then((b) => {
       const base64 = toBase64(b)
       const small = tryFrame(TYPE_FILE, `${name}:${base64}`, this.conn.maxFrameBytes)
-      if (small !== undefined) return this.deliver(channel, () => small).then(() => options.onProgress?.(b.length, b.length))
+      if (small !== undefined) {
+        return this.deliver(channel, () => small).then((r) => {
+          options.onProgress?.(b.length, b.length)
+          return r
+        })
+      }
       const id = this.nextId()
       return this.sendEnvelope(channel, id, encodeEnvelope(id, 'file', { name, size: b.length, crc32: crc32(b), base64 } satisfies FilePayload), options.onProgress)
     })
@@ -509,14 +521,17 @@ export class SockClient<E extends EventMap = AnyEvents> {
       next: async () => {
         while (!buffer.length && !ended) await new Promise<void>((r) => (wake = r))
         wake = undefined
-        if (buffer.length && !failure) return { value: buffer.shift()!, done: false }
         if (failure) {
           const f = failure
           failure = undefined
           buffer.length = 0
           throw f
         }
-        return { value: undefined, done: true }
+        if (ended) {
+          buffer.length = 0 // aborted: what was not read yet is not wanted
+          return { value: undefined, done: true }
+        }
+        return { value: buffer.shift()!, done: false }
       },
       return: async () => {
         end()
@@ -528,7 +543,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
   }
 
   /** Sends a raw Sock frame `{type, data}` on `channel` (joining it). */
-  send(channel: Channels<E>, type: number, data: string): Promise<void> {
+  send(channel: Channels<E>, type: number, data: string): Promise<SendReport> {
     this.checkWire(channel)
     if (!Number.isSafeInteger(type)) throw new ValidationError('type', `invalid type ${String(type)}: a Sock frame type is an integer (1 text, 2 file, > 2 for applications)`)
     if (typeof data !== 'string') throw new ValidationError('data', `invalid data of type ${data === null ? 'null' : typeof data}: a raw Sock frame carries a string; use signal() for other payloads`)
@@ -536,7 +551,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
   }
 
   /** Encodes and sends; an encoding failure (frame too large) is a rejected outcome, not a throw. */
-  private deliver(channel: string, encode: () => string): Promise<void> {
+  private deliver(channel: string, encode: () => string): Promise<SendReport> {
     this.addresses()
     let text: string
     try {
@@ -555,6 +570,14 @@ export class SockClient<E extends EventMap = AnyEvents> {
   /** The instance id the server gave this client on `channel` (after `open`), or `undefined`. */
   idOf(channel: Channels<E>): string | undefined {
     return this.channels.get(channel)?.id
+  }
+
+  /**
+   * The connections of `channel`: one per address in broadcast mode, one in failover mode, each with the address
+   * in use, its state, the id the server gave it and how many frames wait in its queue. `[]` if not joined.
+   */
+  connectionsOf(channel: Channels<E>): ConnectionInfo[] {
+    return this.channels.get(channel)?.describe() ?? []
   }
 
   /** The state of `channel`: `open` if any of its connections is, else that of its first connection. */

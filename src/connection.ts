@@ -52,11 +52,16 @@ export interface ConnectionSink {
 
 interface Pending {
   text: string
-  resolve(): void
+  /** Called with the address it was written to (failover may have moved since it was queued). */
+  resolve(address: string): void
   reject(e: SockError): void
 }
 
+/** The immediate outcome of a send on one connection. */
+export type Offer = { status: 'sent' } | { status: 'queued'; written: Promise<string> } | { status: 'failed'; error: SockError }
+
 const RESOLVED = Promise.resolve()
+const SENT: Offer = { status: 'sent' }
 const noop = () => {}
 
 export class Connection {
@@ -76,6 +81,7 @@ export class Connection {
   private pingTimer: ReturnType<typeof setInterval> | undefined
   private probeTimer: ReturnType<typeof setTimeout> | undefined
   private probeSentAt = 0
+  private pingSentAt = 0
   private wait: { timer: ReturnType<typeof setTimeout>; done(): void } | undefined
 
   constructor(
@@ -116,6 +122,9 @@ export class Connection {
         super(url)
         this.addEventListener('error', noop)
         self.raw = this
+        // Node's ws answers WebSocket ping frames: a transport-level liveness check besides the Sock probe.
+        const node = this as unknown as { on?: (e: string, f: () => void) => void }
+        if (typeof node.on === 'function') node.on('pong', () => self.raw === this && (self.pingSentAt = 0))
       }
     }
     const rws = new ReconnectingWebSocket(() => this.nextUrl(), [], {
@@ -193,9 +202,10 @@ export class Connection {
     const queued = this.queue
     this.queue = []
     this.queuedBytes = 0
+    const address = String(this.address)
     for (const p of queued) {
       this.write(p.text)
-      p.resolve()
+      p.resolve(address)
     }
     this.sink.state(this, 'open', {})
   }
@@ -203,6 +213,11 @@ export class Connection {
   /** Periodic keep-alive and liveness probe; deadlines come from the clock, not from timer cadence. */
   private tick(): void {
     this.write(encodeFrame(TYPE_PING, ''))
+    const raw = this.raw as unknown as { ping?: () => void } | undefined
+    if (typeof raw?.ping === 'function' && !this.pingSentAt) {
+      this.pingSentAt = Date.now()
+      raw.ping()
+    }
     if (!this.probeSentAt) this.probe()
   }
 
@@ -214,8 +229,11 @@ export class Connection {
   }
 
   private checkProbe(): void {
-    if (this.openedAt && this.probeSentAt && Date.now() - this.probeSentAt >= this.o.probeTimeout) {
-      this.sink.error(this, new ConnectionError('ERR_TIMEOUT', `no reply from ${this.address} to the liveness probe within ${this.o.probeTimeout} ms: reconnecting`))
+    const now = Date.now()
+    const late = (t: number) => t && now - t >= this.o.probeTimeout
+    if (this.openedAt && (late(this.probeSentAt) || late(this.pingSentAt))) {
+      const what = late(this.probeSentAt) ? 'the who-am-I probe' : 'a WebSocket ping'
+      this.sink.error(this, new ConnectionError('ERR_TIMEOUT', `no reply from ${this.address} to ${what} within ${this.o.probeTimeout} ms: reconnecting`))
       this.drop('liveness probe timed out')
     }
   }
@@ -291,6 +309,7 @@ export class Connection {
     if (this.rws && this.state !== 'giveup') return this.check()
     this.retries = 0
     this.started = false
+    this.state = 'reconnecting' // not yet 'connecting': the first attempt announces that
     this.start()
   }
 
@@ -299,31 +318,39 @@ export class Connection {
     this.shutdown('closed', undefined, { code: 1000 })
   }
 
-  /** Writes a frame now if open; otherwise queues it (bounded). Resolves once written to the socket. */
-  send(text: string): Promise<void> {
+  /**
+   * Writes a frame now if open (`sent`); otherwise queues it, bounded by count and bytes (`queued`, with a promise
+   * that settles when it is written or dropped); or says why it cannot (`failed`).
+   */
+  offer(text: string): Offer {
     if (this.state === 'open') {
       this.write(text)
-      return RESOLVED
+      return SENT
     }
     if (this.state === 'closed' || this.state === 'giveup') {
-      return Promise.reject(new ConnectionError(this.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED', `channel '${this.channel}' is ${this.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}: nothing was sent`))
+      return { status: 'failed', error: new ConnectionError(this.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED', `channel '${this.channel}' on ${this.address} is ${this.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}: nothing was sent`) }
     }
-    return new Promise((resolve, reject) => {
-      const q = this.o.queue
-      const full = () => this.queue.length >= q.maxCount || this.queuedBytes + text.length > q.maxBytes
-      if (full() && q.overflow === 'drop-oldest') {
-        while (this.queue.length && full()) {
-          const old = this.queue.shift()!
-          this.queuedBytes -= old.text.length
-          old.reject(new ConnectionError('ERR_QUEUE_FULL', `dropped from the send queue of channel '${this.channel}' to make room for newer frames (overflow: 'drop-oldest')`))
-        }
+    const q = this.o.queue
+    const full = () => this.queue.length >= q.maxCount || this.queuedBytes + text.length > q.maxBytes
+    if (full() && q.overflow === 'drop-oldest') {
+      while (this.queue.length && full()) {
+        const old = this.queue.shift()!
+        this.queuedBytes -= old.text.length
+        old.reject(new ConnectionError('ERR_QUEUE_FULL', `dropped from the send queue of channel '${this.channel}' on ${this.address} to make room for newer frames (overflow: 'drop-oldest')`))
       }
-      if (full()) {
-        return reject(new ConnectionError('ERR_QUEUE_FULL', `send queue of channel '${this.channel}' is full (${this.queue.length} frames, ${this.queuedBytes} bytes; limits ${q.maxCount} / ${q.maxBytes}) while ${this} is not open: wait for 'open' or raise the queue limits`))
-      }
-      this.queue.push({ text, resolve, reject })
-      this.queuedBytes += text.length
-    })
+    }
+    if (full()) {
+      return { status: 'failed', error: new ConnectionError('ERR_QUEUE_FULL', `send queue of channel '${this.channel}' on ${this.address} is full (${this.queue.length} frames, ${this.queuedBytes} bytes; limits ${q.maxCount} / ${q.maxBytes}) while it is not open: wait for 'open' or raise the queue limits`) }
+    }
+    const written = new Promise<string>((resolve, reject) => this.queue.push({ text, resolve, reject }))
+    this.queuedBytes += text.length
+    return { status: 'queued', written }
+  }
+
+  /** `offer()` as a promise: resolves once written, rejects with the reason it was not. */
+  send(text: string): Promise<void> {
+    const r = this.offer(text)
+    return r.status === 'sent' ? RESOLVED : r.status === 'queued' ? r.written.then(noop) : Promise.reject(r.error)
   }
 
   /** Frames waiting for the connection to open. */
@@ -346,7 +373,7 @@ export class Connection {
     clearInterval(this.pingTimer)
     clearTimeout(this.probeTimer)
     this.pingTimer = this.probeTimer = undefined
-    this.probeSentAt = 0
+    this.probeSentAt = this.pingSentAt = 0
   }
 
   private setState(state: ConnectionState, detail: { code?: number; reason?: string; error?: SockError }): void {

@@ -5,6 +5,7 @@ export type { Codec } from './codec'
 export { AddressBook, parseAddress, makeAddress, mix, flat } from './address'
 export type { Address, AddressList, Mode, ListType, SetupArgs, Port, NamedAddress } from './address'
 export type { ConnectionState, QueueOptions, WebSocketLike } from './connection'
+export type { SendReport, ConnectionInfo } from './channel'
 export { backoffDelay, backoffCap, DEFAULT_RECONNECT } from './backoff'
 export type { ReconnectOptions } from './backoff'
 export {

@@ -101,7 +101,7 @@ describe('sock: package and help', () => {
     expect(src.startsWith('#!/usr/bin/env node\n')).toBe(true)
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
     expect(pkg.bin).toEqual({ sock: './dist/cli.js' })
-    for (const f of ['index.js', 'index.cjs', 'server.js']) {
+    for (const f of ['index.js', 'index.cjs', 'server.js', 'sock-client.umd.min.js']) {
       const core = readFileSync(new URL(`../dist/${f}`, import.meta.url), 'utf8')
       expect(core).not.toContain('node:readline')
       expect(core).not.toContain('sock serve')
@@ -162,7 +162,7 @@ describe('sock serve', () => {
     expect(serve.out).toMatch(/disconnect chat\/dave \(1001\)/)
   })
 
-  it('fails with one line for bad options and a port in use', async () => {
+  it('fails with one line for bad options, a port in use and an unreachable Redis (password hidden)', async () => {
     const busy = await startServer()
     const results = await Promise.all([
       run(['serve', '--port', 'abc']),
@@ -171,10 +171,15 @@ describe('sock serve', () => {
       run(['serve', '--ping-window', 'soon']),
       run(['serve', '--limit', '10']),
       run(['serve', 'extra']),
+      run(['serve', '--redis', 'http://x']),
       run(['serve', '--port', String(busy.port)]),
+      run(['serve', '--port', '0', '--redis', `redis://:hunter22@127.0.0.1:${await deadPort()}`]),
     ])
-    const [port, range, cors, ping, limit, extra, inUse] = results
-    for (const r of results.slice(0, 6)) expect(r.code).toBe(2)
+    const [port, range, cors, ping, limit, extra, redisUrl, inUse, redisDown] = results
+    for (const r of results.slice(0, 7)) expect(r.code).toBe(2)
+    expect(oneLine(redisUrl!)).toContain('invalid --redis')
+    expect(redisDown!.code).toBe(1)
+    expect(oneLine(redisDown!)).toMatch(/^sock serve: cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+/)
     expect(oneLine(port!)).toMatch(/^sock serve: invalid --port 'abc': use an integer from 0 to 65535/)
     expect(oneLine(range!)).toContain('invalid --port')
     expect(oneLine(cors!)).toContain('--cors and --no-cors')

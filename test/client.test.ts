@@ -228,7 +228,11 @@ describe('SockClient on one address', () => {
     expect(() => c.instances('bad-name')).toThrow(ValidationError)
     expect(() => c.instance('chat', 'bad id')).toThrow(/invalid id/)
     expect(() => c.on('chat', 'message', undefined as never)).toThrow(/listener/)
-    await expect(c.signal('chat', 'message', 'x'.repeat(2000))).rejects.toMatchObject({ name: 'FrameTooLargeError', bytes: 2020, limit: 1024 })
+    // a raw frame cannot be split: too large is a rejected outcome
+    await expect(c.send('chat', 1, 'x'.repeat(2000))).rejects.toMatchObject({ name: 'FrameTooLargeError', bytes: 2020, limit: 1024 })
+    const small = client({ maxMessageBytes: 4096 })
+    small.setup('127.0.0.1:1')
+    await expect(small.signal('chat', 'big', 'x'.repeat(5000))).rejects.toThrow(/exceeds maxMessageBytes \(4096\)/)
   })
 
   it('is rejected with close 1008 for a wrong token: one error, no retry loop, queued sends rejected', async () => {

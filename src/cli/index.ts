@@ -54,13 +54,16 @@ export async function main(argv: string[]): Promise<number> {
   return cmd.run(values, positionals)
 }
 
-/** The package version, read next to the built file (dist/../package.json). */
+/** The package version, from the package.json above the built file (dist/ or dist/chunks/). */
 function version(): string {
-  try {
-    return (createRequire(import.meta.url)('../package.json') as { version: string }).version
-  } catch {
-    return 'unknown'
+  const require = createRequire(import.meta.url)
+  for (const path of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = require(path) as { name?: string; version?: string }
+      if (pkg.name === 'sock-client' && pkg.version) return pkg.version
+    } catch {}
   }
+  return 'unknown'
 }
 
 /** Prints a failure as one line; the token never appears in it. */

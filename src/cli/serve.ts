@@ -1,5 +1,6 @@
 /** `sock serve`: the embedded Sock server, logging connects and disconnects (never the token). */
 import { createSockServer } from '../server/index'
+import { redactRedisUrl } from '../server/redis-url'
 import { clean, CliError, intOption, usageError, type Command } from './common'
 
 export const serve: Command = {
@@ -17,6 +18,8 @@ Options:
       --limit <bytes>      read limit for a whole frame (default 1024)
       --ping-window <dur>  keep-alive window: 60s, 1m, 500ms; a bare number is ms (default 60s)
       --cors / --no-cors   CORS headers on the REST routes (default on)
+      --redis <url>        share channels with other servers through Redis (redis://host:6379;
+                           default: $SOCK_REDIS_URL, else none); its password is never printed
   -q, --quiet              print only the address
   -h, --help               this help`,
   options: {
@@ -28,6 +31,7 @@ Options:
     cors: { type: 'boolean' },
     'no-cors': { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
+    redis: { type: 'string' },
   },
   async run(values, positionals) {
     if (positionals.length) throw usageError(`unexpected argument '${clean(positionals[0]!)}': sock serve takes only options (see 'sock serve --help')`)
@@ -43,20 +47,26 @@ Options:
       limit: intOption('limit', values.limit, 64),
       pingWindow: duration(values['ping-window'] as string | undefined),
       cors: !values['no-cors'],
+      redis: (values.redis as string | undefined) ?? (process.env.SOCK_REDIS_URL || undefined),
+    }
+    if (options.redis !== undefined && !/^rediss?:\/\/[^/]/.test(options.redis)) {
+      throw usageError(`invalid --redis ${redactRedisUrl(options.redis)}: use a URL like redis://127.0.0.1:6379`)
     }
     let server
     try {
       server = await createSockServer(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)))
     } catch (e) {
-      throw new CliError((e as Error).message)
+      const msg = (e as Error).message.replace(/^createSockServer: /, '')
+      throw new CliError(options.redis ? msg.replace(options.redis, redactRedisUrl(options.redis)) : msg)
     }
     const quiet = values.quiet === true
     const log = (line: string) => {
       if (!quiet) process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`)
     }
-    process.stdout.write(`sock server listening on ${server.url} (${token ? 'token required' : "default token 'demo'"})\n`)
+    process.stdout.write(`sock server listening on ${server.url} (${token ? 'token required' : "default token 'demo'"}${options.redis ? `, sharing channels through ${redactRedisUrl(options.redis)}` : ''})\n`)
     server.on('connect', ({ channel, id }) => log(`connect ${channel}/${id}`))
     server.on('disconnect', ({ channel, id, code }) => log(`disconnect ${channel}/${id} (${code})`))
+    server.on('redis', ({ state, error }) => log(`redis ${state}${error ? `: ${clean(error.message)}` : ''}`))
     server.on('reject', ({ channel, reason }) => log(`reject ${clean(channel) || '(no channel)'}: ${reason}`))
 
     return new Promise<number>((done) => {

@@ -12,6 +12,8 @@ import type { Duplex } from 'node:stream'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import { randomName } from '../envelope'
 import { isName } from '../protocol'
+import type { RedisBridge, RedisStateInfo } from './redis'
+import { checkRedisUrl, redactRedisUrl } from './redis-url'
 
 export interface SockServerOptions {
   /** TCP port; 0 (the default) picks a free one. */
@@ -30,6 +32,14 @@ export interface SockServerOptions {
   static?: string
   /** Bytes a slow consumer may have buffered before it is closed with 1013 (default 8 MiB). */
   maxBuffered?: number
+  /**
+   * Scale-out: a Redis URL (`redis://[:password@]host:port[/db]`, `rediss://` for TLS). Every node given the
+   * same Redis shares its channels: relay, REST listing and duplicate-id checks span all nodes. Absent, the
+   * server is single-process and never loads a Redis client.
+   */
+  redis?: string
+  /** Prefix of every Redis key and pub/sub channel (default `sock:`), so clusters can share one Redis. */
+  redisPrefix?: string
 }
 
 export interface InstanceRecord {
@@ -42,7 +52,12 @@ export interface SockServerEvents {
   connect: [info: { channel: string; id: string }]
   disconnect: [info: { channel: string; id: string; code: number }]
   reject: [info: { channel: string; reason: string }]
+  /** The Redis link (with `redis`): `reconnecting`, `ready` again, `error` (message free of credentials). */
+  redis: [info: RedisStateInfo]
 }
+
+export type { RedisStateInfo }
+export { redactRedisUrl }
 
 interface Member {
   ws: WebSocket
@@ -80,16 +95,21 @@ export class SockServer extends EventEmitter<SockServerEvents> {
   private readonly wss: WebSocketServer
   private readonly channels = new Map<string, Map<string, Member>>()
   private readonly ticker: ReturnType<typeof setInterval>
-  private readonly o: Required<Omit<SockServerOptions, 'static' | 'token'>> & { token: string | null; static?: string }
+  private readonly o: Required<Omit<SockServerOptions, 'static' | 'token' | 'redis'>> & { token: string | null; static?: string; redis?: string }
+  /** The Redis link, with the `redis` option, once `listen()` connected it. */
+  private bridge: RedisBridge | undefined
 
   constructor(options: SockServerOptions = {}) {
     super()
-    const o = { port: 0, host: '127.0.0.1', token: 'demo', limit: 1024, pingWindow: 60_000, cors: true, maxBuffered: 8 << 20, ...options }
+    const o = { port: 0, host: '127.0.0.1', token: 'demo', limit: 1024, pingWindow: 60_000, cors: true, maxBuffered: 8 << 20, redisPrefix: 'sock:', ...options }
     for (const k of ['port', 'limit', 'pingWindow', 'maxBuffered'] as const) {
       if (typeof o[k] !== 'number' || !Number.isInteger(o[k]) || o[k] < 0) throw new TypeError(`createSockServer: invalid ${k} ${String(o[k])}: use a non-negative integer`)
     }
     if (o.port > 65535) throw new TypeError(`createSockServer: invalid port ${o.port}: use 0 to 65535`)
     if (o.token !== null && (typeof o.token !== 'string' || o.token === '')) throw new TypeError('createSockServer: token must be a non-empty string, or null to accept any token')
+    if (o.redis !== undefined) checkRedisUrl(o.redis)
+    if (typeof o.redisPrefix !== 'string') throw new TypeError('createSockServer: redisPrefix must be a string')
+    if (o.redis !== undefined && o.pingWindow < 1) throw new TypeError('createSockServer: with redis, pingWindow must be at least 1 ms (it is the registry TTL)')
     this.o = o
     this.host = o.host
     this.wss = new WebSocketServer({ noServer: true, maxPayload: o.limit, perMessageDeflate: false })
@@ -119,7 +139,28 @@ export class SockServer extends EventEmitter<SockServerEvents> {
     return `${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`
   }
 
-  listen(): Promise<this> {
+  async listen(): Promise<this> {
+    if (this.o.redis !== undefined && !this.bridge) {
+      const { RedisBridge } = await import('./redis')
+      this.bridge = await RedisBridge.connect({
+        url: this.o.redis,
+        prefix: this.o.redisPrefix,
+        ttl: this.o.pingWindow,
+        deliver: (channel, text, binary) => this.fanout(channel, binary ? Buffer.from(text) : text),
+        lost: (channel, id) => this.channels.get(channel)?.get(id)?.ws.close(1008, 'duplicate id: the id was claimed on another node'),
+        state: (info) => this.emit('redis', info),
+      })
+    }
+    try {
+      return await this.bind()
+    } catch (e) {
+      await this.bridge?.close({ abrupt: true })
+      this.bridge = undefined
+      throw e
+    }
+  }
+
+  private bind(): Promise<this> {
     return new Promise((resolve, reject) => {
       const onError = (e: NodeJS.ErrnoException) => {
         reject(new Error(e.code === 'EADDRINUSE' ? `port ${this.o.port} on ${this.host} is in use: pick another port (or 0 for any free one)` : `cannot listen on ${this.host}:${this.o.port}: ${e.message}`))
@@ -139,12 +180,26 @@ export class SockServer extends EventEmitter<SockServerEvents> {
     return [...(this.channels.get(channel)?.values() ?? [])].map((m) => ({ channel: m.channel, id: m.id, created_at: m.createdAt }))
   }
 
+  /** The instances of `channel` on every node (with `redis`; otherwise the same as `instances()`). */
+  async allInstances(channel: string): Promise<InstanceRecord[]> {
+    return this.bridge ? this.bridge.list(channel) : this.instances(channel)
+  }
+
   /** Number of open WebSocket connections. */
   get connections(): number {
     return this.wss.clients.size
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.route(req, res).catch(() => {
+      // Only the Redis registry can fail here (Redis down): say so rather than list one node's instances.
+      if (res.headersSent) return void res.destroy()
+      res.writeHead(503, { 'content-type': 'application/json', ...(this.o.cors ? { 'access-control-allow-origin': '*' } : {}) })
+      res.end('{"error":"Registry unavailable"}')
+    })
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x')
     const path = url.pathname
     const json = (status: number, body: unknown) => {
@@ -160,6 +215,17 @@ export class SockServer extends EventEmitter<SockServerEvents> {
       const m = /^\/api\/channel\/([^/]+)(?:\/([^/]+))?\/?$/.exec(path)
       if (!m) return json(404, { error: 'Not found' })
       const channel = safeDecode(m[1]!)
+      if (this.bridge) {
+        // Every node's instances, from the registry (names only: anything else cannot be registered).
+        const ok = channel !== undefined && isName(channel)
+        if (m[2] === undefined) {
+          const all = ok ? await this.bridge.list(channel) : []
+          return all.length ? json(200, all) : json(404, { error: 'Channel not found' })
+        }
+        const id = safeDecode(m[2])
+        const one = ok && id !== undefined && isName(id) ? await this.bridge.get(channel, id) : undefined
+        return one ? json(200, one) : json(404, { error: 'Instance not found' })
+      }
       const members = channel === undefined ? undefined : this.channels.get(channel)
       if (m[2] === undefined) {
         return members?.size ? json(200, this.instances(channel!)) : json(404, { error: 'Channel not found' })
@@ -205,32 +271,64 @@ export class SockServer extends EventEmitter<SockServerEvents> {
       socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
       return
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      ws.on('error', () => {})
-      const channel = safeDecode(m[1]!) ?? ''
-      const reject = (reason: string) => {
-        this.emit('reject', { channel, reason })
-        ws.close(1008, reason)
-      }
-      const ids = url.searchParams.getAll('id')
-      const tokens = url.searchParams.getAll('token')
-      const token = tokens.length ? tokens[0]! : 'demo'
-      if (!isName(channel)) return reject('invalid channel: use ASCII letters and digits')
-      if (tokens.length > 1) return reject('token given more than once')
-      if (this.o.token !== null && token !== this.o.token) return reject('invalid token')
-      if (ids.length > 1) return reject('id given more than once')
-      if (ids.length && !isName(ids[0])) return reject('invalid id: use ASCII letters and digits')
-      let members = this.channels.get(channel)
-      if (ids.length && members?.has(ids[0]!)) return reject('duplicate id: an instance with this id is already in the channel')
-      if (!members) this.channels.set(channel, (members = new Map()))
+    const channel = safeDecode(m[1]!) ?? ''
+    const ids = url.searchParams.getAll('id')
+    const tokens = url.searchParams.getAll('token')
+    const token = tokens.length ? tokens[0]! : 'demo'
+    const pick = () => {
       let id = ids[0]
-      while (id === undefined || (!ids.length && members.has(id))) id = randomName(12)
-      this.accept(ws, channel, id, members)
-    })
+      while (id === undefined || (!ids.length && this.channels.get(channel)?.has(id))) id = randomName(12)
+      return id
+    }
+    const reason = !isName(channel)
+      ? 'invalid channel: use ASCII letters and digits'
+      : tokens.length > 1
+        ? 'token given more than once'
+        : this.o.token !== null && token !== this.o.token
+          ? 'invalid token'
+          : ids.length > 1
+            ? 'id given more than once'
+            : ids.length && !isName(ids[0])
+              ? 'invalid id: use ASCII letters and digits'
+              : ids.length && this.channels.get(channel)?.has(ids[0]!)
+                ? DUPLICATE
+                : undefined
+    const upgrade = (outcome: { reason: string; code?: number } | { id: string; createdAt: string }) => {
+      if (socket.destroyed) {
+        if ('id' in outcome) void this.bridge?.release(channel, outcome.id)
+        return
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.on('error', () => {})
+        if ('id' in outcome) return this.accept(ws, channel, outcome.id, outcome.createdAt)
+        this.emit('reject', { channel, reason: outcome.reason })
+        ws.close(outcome.code ?? 1008, outcome.reason)
+      })
+    }
+    const bridge = this.bridge
+    if (reason || !bridge) return upgrade(reason ? { reason } : { id: pick(), createdAt: timestamp() })
+    // Scale-out: claim the id on every node (atomic in Redis) and subscribe before the client is let in.
+    void (async () => {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const id = pick()
+        const createdAt = timestamp()
+        if ((await bridge.claim(channel, id, createdAt)) === 'ok') return upgrade({ id, createdAt })
+        if (ids.length) return upgrade({ reason: DUPLICATE })
+      }
+      upgrade({ reason: 'could not pick a free id: try again', code: 1013 })
+    })().catch(() => upgrade({ reason: 'registry unavailable: try again later', code: 1013 }))
   }
 
-  private accept(ws: WebSocket, channel: string, id: string, members: Map<string, Member>): void {
-    const me: Member = { ws, channel, id, createdAt: timestamp(), lastPing: Date.now(), stale: false }
+  private accept(ws: WebSocket, channel: string, id: string, createdAt: string): void {
+    let members = this.channels.get(channel)
+    if (!members) this.channels.set(channel, (members = new Map()))
+    if (members.has(id)) {
+      // Two upgrades for one id raced on this node without Redis' help (cannot happen with it): first wins.
+      void this.bridge?.release(channel, id)
+      this.emit('reject', { channel, reason: DUPLICATE })
+      return void ws.close(1008, DUPLICATE)
+    }
+    const me: Member = { ws, channel, id, createdAt, lastPing: Date.now(), stale: false }
     members.set(id, me)
     const fromJson = JSON.stringify(id)
     this.emit('connect', { channel, id })
@@ -243,7 +341,10 @@ export class SockServer extends EventEmitter<SockServerEvents> {
     })
     ws.on('close', (code) => {
       // Remove exactly this connection: a later holder of the same id is not touched.
-      if (members.get(id) === me) members.delete(id)
+      if (members.get(id) === me) {
+        members.delete(id)
+        void this.bridge?.release(channel, id)
+      }
       if (!members.size && this.channels.get(channel) === members) this.channels.delete(channel)
       this.emit('disconnect', { channel, id, code })
     })
@@ -278,11 +379,16 @@ export class SockServer extends EventEmitter<SockServerEvents> {
       return
     }
     const text = `{"type":${type},"data":${JSON.stringify(data)},"from":${fromJson}}`
-    const out = isBinary ? Buffer.from(text) : text
-    const members = this.channels.get(me.channel)
+    this.fanout(me.channel, isBinary ? Buffer.from(text) : text, me)
+    this.bridge?.publish(me.channel, text, isBinary)
+  }
+
+  /** Sends a relayed frame to every live local instance of `channel` but `except` (the sender). */
+  private fanout(channel: string, out: string | Buffer, except?: Member): void {
+    const members = this.channels.get(channel)
     if (!members) return
     for (const peer of members.values()) {
-      if (peer === me || peer.stale || peer.ws.readyState !== WebSocket.OPEN) continue
+      if (peer === except || peer.stale || peer.ws.readyState !== WebSocket.OPEN) continue
       if (peer.ws.bufferedAmount > this.o.maxBuffered) {
         peer.ws.close(1013, 'slow consumer: too much data buffered')
         continue
@@ -306,6 +412,10 @@ export class SockServer extends EventEmitter<SockServerEvents> {
   async close(options: { abrupt?: boolean } = {}): Promise<void> {
     clearInterval(this.ticker)
     const clients = [...this.wss.clients]
+    // Abrupt: drop Redis first, so nothing is deregistered (a crash would not): the registry expires it.
+    const bridge = this.bridge
+    this.bridge = undefined
+    const bridgeClosed = bridge?.close(options.abrupt ? { abrupt: true } : {})
     if (options.abrupt) for (const ws of clients) ws.terminate()
     else {
       for (const ws of clients) ws.close(1001, 'server shutting down')
@@ -316,6 +426,7 @@ export class SockServer extends EventEmitter<SockServerEvents> {
       for (const ws of clients) ws.terminate()
     }
     this.channels.clear()
+    await bridgeClosed
     await new Promise<void>((resolve) => {
       this.wss.close()
       if (!this.http.listening) return resolve()
@@ -324,6 +435,8 @@ export class SockServer extends EventEmitter<SockServerEvents> {
     })
   }
 }
+
+const DUPLICATE = 'duplicate id: an instance with this id is already in the channel'
 
 function safeDecode(s: string): string | undefined {
   try {

@@ -1,0 +1,66 @@
+// Compile-only type tests: `npm test` runs `tsc --noEmit`, which fails if any @ts-expect-error line compiles.
+// Nothing here runs.
+import { SockClient, type LifecycleInfo, type SockFile, type SockMessage } from '../src'
+
+type Events = {
+  chat: { message: string; typing: { who: string }; file: SockFile }
+  game: { move: { x: number; y: number }; score: number }
+}
+
+export function typeTests(c: SockClient<Events>): void {
+  c.signal('chat', 'message', 'hi')
+  c.signal('chat', 'typing', { who: 'alice' })
+  c.signal('game', 'move', { x: 1, y: 2 })
+  c.signal('game', 'score', 3)
+  // @ts-expect-error wrong payload type
+  c.signal('chat', 'message', 42)
+  // @ts-expect-error missing field
+  c.signal('chat', 'typing', {})
+  // @ts-expect-error unknown event
+  c.signal('chat', 'nope', 'x')
+  // @ts-expect-error unknown channel
+  c.signal('lobby', 'message', 'x')
+  // @ts-expect-error event of another channel
+  c.signal('chat', 'score', 1)
+
+  c.on('chat', 'typing', (data, message) => {
+    const who: string = data.who
+    const m: SockMessage<{ who: string }> = message
+    void who, m
+  })
+  c.on('game', 'move', (data) => {
+    const x: number = data.x
+    // @ts-expect-error no such field
+    void data.z
+    void x
+  })
+  // @ts-expect-error listener expects the wrong payload
+  c.on('game', 'score', (data: string) => void data)
+  c.on('game', (event, message) => {
+    const e: 'move' | 'score' = event
+    void e, message
+  })
+  c.on('socket', 'open', (info: LifecycleInfo) => void info.channel)
+  c.on('socket', (event, info) => void [event, info.address])
+  // @ts-expect-error not a lifecycle event
+  c.on('socket', 'hello', () => {})
+
+  const off: () => void = c.once('chat', 'message', (text) => void text.toUpperCase())
+  off()
+  void c.messages('game', 'move').next().then((r) => {
+    if (!r.done) {
+      const y: number = r.value.data.y
+      void y
+    }
+  })
+  // @ts-expect-error unknown event for messages()
+  c.messages('game', 'nope')
+
+  // Without a map: any channel, any event; message is text and file a SockFile.
+  const any = new SockClient()
+  any.signal('whatever', 'thing', { anything: [1, 2] })
+  any.on('room', 'message', (text) => void text.toUpperCase())
+  any.on('room', 'file', (f) => void f.bytes.byteLength)
+  // @ts-expect-error message is text
+  any.signal('room', 'message', undefined as unknown as number)
+}
