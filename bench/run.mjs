@@ -210,7 +210,8 @@ for (const sc of SCENARIOS.filter((s) => onlyScenarios.includes(s.id))) {
   for (const c of clients) results[sc.id][c.id] = { runs: [] }
   log(`${sc.id}:`)
   for (let rep = 0; rep < n; rep++) {
-    for (const c of clients) {
+    // Each repetition starts with the next client, so no client always runs first (or right after another).
+    for (const c of clients.map((_, i) => clients[(i + rep) % clients.length])) {
       const slot = results[sc.id][c.id]
       try {
         slot.runs.push(await measure[sc.id](c))

@@ -441,8 +441,10 @@ export class SockClient<E extends EventMap = AnyEvents> {
     const total = text.length
     const single = tryFrame(TYPE_EVENT, text, max)
     if (single !== undefined) {
-      return this.deliver(channel, () => single).then((r) => {
-        onProgress?.(total, total)
+      const sent = this.deliver(channel, () => single)
+      if (!onProgress) return sent // no extra promise per event when nobody follows progress
+      return sent.then((r) => {
+        onProgress(total, total)
         return r
       })
     }
