@@ -1,4 +1,5 @@
-// The clients under test, behind one small interface, each used the way its README shows:
+// The clients under test (bench/run.mjs names them and picks their server), behind one small interface, each
+// used the way its README shows:
 //   connect(base, onText) -> Promise<{ send(text), close() }>   resolves once the client can send and receive
 //   reconnecting(base, policy, on) -> { close() }               calls on.open() at every (re)open, on.retry(info)
 // `base` is ws://127.0.0.1:<port>; Sock clients use channel `bench`. Every payload is a string `text`; the
@@ -26,8 +27,6 @@ function opened(target, event, what) {
 /** Raw ws: the floor. Plain Sock frames, JSON.parse on receive, no wrapper; its reconnect loop is a few lines. */
 const ws = {
   id: 'ws',
-  label: 'ws (raw)',
-  server: 'sock',
   async connect(base, onText) {
     const sock = new WebSocket(channelUrl(base))
     sock.on('error', () => {})
@@ -72,12 +71,10 @@ const ws = {
   },
 }
 
-function sockClient(id, label, encode) {
+function sockClient(id, encode) {
   const plain = encode === 'message'
   return {
     id,
-    label,
-    server: 'sock',
     async connect(base, onText) {
       const client = new SockClient()
       client.setup(base)
@@ -101,7 +98,7 @@ function sockClient(id, label, encode) {
 }
 
 /** reconnecting-websocket 4.4.0 and partysocket (its maintained fork) over ws, on the same Sock frames. */
-function rwsLike(id, label, Impl) {
+function rwsLike(id, Impl) {
   const listen = (rws, onText) =>
     rws.addEventListener('message', (e) => {
       const f = JSON.parse(e.data)
@@ -109,8 +106,6 @@ function rwsLike(id, label, Impl) {
     })
   return {
     id,
-    label,
-    server: 'sock',
     async connect(base, onText) {
       const rws = new Impl(channelUrl(base), [], { WebSocket })
       listen(rws, onText)
@@ -134,8 +129,6 @@ function rwsLike(id, label, Impl) {
 /** socket.io-client over its websocket transport, against a socket.io server that relays 'message'. */
 const socketio = {
   id: 'socket.io',
-  label: 'socket.io-client',
-  server: 'socketio',
   async connect(base, onText) {
     const s = io(base.replace(/^ws/, 'http'), { transports: ['websocket'], forceNew: true, reconnection: false })
     s.on('message', onText)
@@ -156,10 +149,10 @@ const socketio = {
 
 export const CLIENTS = [
   ws,
-  sockClient('sock-message', 'sock-client message', 'message'),
-  sockClient('sock-event', 'sock-client event', 'event'),
-  rwsLike('rws', 'reconnecting-websocket 4.4.0', RWS),
-  rwsLike('partysocket', 'partysocket', PartySocket),
+  sockClient('sock-message', 'message'),
+  sockClient('sock-event', 'event'),
+  rwsLike('rws', RWS),
+  rwsLike('partysocket', PartySocket),
   socketio,
 ]
 

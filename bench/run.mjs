@@ -9,6 +9,7 @@
 //   --no-write         write no JSON file
 //   --readme           replace the table in README.md's Performance section with this run's
 //   --profile          run client processes under `node --cpu-prof`; profiles go to bench/results/profiles/
+//   --time-limit S     abort the whole run after S seconds (default 720), killing every child process
 //
 // Every measurement runs against a fresh server process on 127.0.0.1 (the embedded Sock server from dist/, or a
 // socket.io server relaying the same payloads) and a fresh client process; repetitions interleave the clients.
@@ -199,6 +200,12 @@ const measure = {
 
 // ---------- the run ----------
 const started = Date.now()
+const timeLimit = Number(value('--time-limit') ?? 720)
+setTimeout(() => {
+  log(`\nbench: aborted after the --time-limit of ${timeLimit} s\n`)
+  for (const c of children) c.proc.kill('SIGKILL')
+  process.exit(2)
+}, timeLimit * 1000).unref()
 const loadBefore = loadavg()[0]
 if (loadBefore > cpus().length / 2) log(`note: load average ${loadBefore.toFixed(1)} on ${cpus().length} cores: other work shares the machine, wall-clock figures will be noisy\n`)
 const results = {} // scenario -> client -> { runs: [{value, ok, detail}], error? }
