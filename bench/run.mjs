@@ -321,7 +321,8 @@ const machine = {
   loadAverage: { before: +loadBefore.toFixed(2), after: +loadavg()[0].toFixed(2) },
 }
 const date = new Date().toISOString()
-const command = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`
+const shownArgs = argv.filter((a) => a !== '--readme') // what reproduces the figures
+const command = `npm run bench${shownArgs.length ? ` -- ${shownArgs.join(' ')}` : ''}`
 const tgt = targets()
 const targetLines = tgt.map((t) => `- ${t.pass ? '✅' : '❌'} ${t.name}: ${t.text}`).join('\n')
 const notes = [
