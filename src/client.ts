@@ -257,8 +257,13 @@ export class SockClient<E extends EventMap = AnyEvents> {
     return this.connection
   }
 
-  private addresses(): readonly Address[] {
+  /** Throws unless `setup()` gave addresses. Cheap: builds no list (it runs on every send). */
+  private checkSetup(): void {
     if (!this.connection.isSetup()) throw new ValidationError('setup', 'no address: call client.setup(address) first')
+  }
+
+  private addresses(): readonly Address[] {
+    this.checkSetup()
     return this.connection.list()
   }
 
@@ -343,7 +348,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
    */
   join(channel: Channels<E>): Promise<void> {
     this.checkWire(channel)
-    this.addresses()
+    this.checkSetup()
     this.wanted.add(channel)
     return this.open(channel).ready()
   }
@@ -419,7 +424,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
     const max = this.conn.maxFrameBytes
     const plain = event === 'message' && typeof data === 'string' ? tryFrame(TYPE_TEXT, data, max) : undefined
     if (plain !== undefined) return this.deliver(channel, () => plain)
-    this.addresses()
+    this.checkSetup()
     const id = this.nextId()
     let text: string
     try {
@@ -436,8 +441,10 @@ export class SockClient<E extends EventMap = AnyEvents> {
     const total = text.length
     const single = tryFrame(TYPE_EVENT, text, max)
     if (single !== undefined) {
-      return this.deliver(channel, () => single).then((r) => {
-        onProgress?.(total, total)
+      const sent = this.deliver(channel, () => single)
+      if (!onProgress) return sent // no extra promise per event when nobody follows progress
+      return sent.then((r) => {
+        onProgress(total, total)
         return r
       })
     }
@@ -470,7 +477,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
     this.checkWire(channel)
     checkFileName(name)
     if (!isFileInput(bytes)) throw new ValidationError('bytes', 'sendFile() takes a Uint8Array, ArrayBuffer, Buffer or Blob')
-    this.addresses()
+    this.checkSetup()
     return toBytes(bytes).then((b) => {
       const base64 = toBase64(b)
       const small = tryFrame(TYPE_FILE, `${name}:${base64}`, this.conn.maxFrameBytes)
@@ -552,7 +559,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
 
   /** Encodes and sends; an encoding failure (frame too large) is a rejected outcome, not a throw. */
   private deliver(channel: string, encode: () => string): Promise<SendReport> {
-    this.addresses()
+    this.checkSetup()
     let text: string
     try {
       text = encode()

@@ -64,6 +64,25 @@ const RESOLVED = Promise.resolve()
 const SENT: Offer = { status: 'sent' }
 const noop = () => {}
 
+// A subclass that keeps a no-op error listener on every socket, so an error emitted after reconnecting-websocket
+// detached its listeners (connect timeout, close while connecting) never becomes an unhandled 'error' that kills
+// Node. One subclass per WebSocket constructor, not one per connection: a class per connection cost 3.5 KiB per
+// idle client (its own prototype, hidden classes and feedback for every socket object; see bench/).
+const guardedClasses = new WeakMap<WebSocketLike, WebSocketLike>()
+function guarded(Base: WebSocketLike): WebSocketLike {
+  let G = guardedClasses.get(Base)
+  if (!G) {
+    G = class Guarded extends (Base as unknown as new (url: string) => WebSocket) {
+      constructor(url: string) {
+        super(url)
+        this.addEventListener('error', noop)
+      }
+    } as unknown as WebSocketLike
+    guardedClasses.set(Base, G)
+  }
+  return G
+}
+
 export class Connection {
   state: ConnectionState = 'connecting'
   /** The id the server gave this instance (type-0 reply), once known. */
@@ -112,23 +131,8 @@ export class Connection {
   }
 
   private start(): void {
-    const self = this
-    const Base = this.o.WebSocket as unknown as new (url: string) => WebSocket
-    // A subclass that keeps a no-op error listener on every socket, so an error emitted after
-    // reconnecting-websocket detached its listeners (connect timeout, close while connecting) never
-    // becomes an unhandled 'error' that kills Node.
-    class Guarded extends (Base as new (url: string) => WebSocket) {
-      constructor(url: string) {
-        super(url)
-        this.addEventListener('error', noop)
-        self.raw = this
-        // Node's ws answers WebSocket ping frames: a transport-level liveness check besides the Sock probe.
-        const node = this as unknown as { on?: (e: string, f: () => void) => void }
-        if (typeof node.on === 'function') node.on('pong', () => self.raw === this && (self.pingSentAt = 0))
-      }
-    }
     const rws = new ReconnectingWebSocket(() => this.nextUrl(), [], {
-      WebSocket: Guarded,
+      WebSocket: guarded(this.o.WebSocket),
       minReconnectionDelay: 0,
       maxReconnectionDelay: 0,
       connectionTimeout: this.o.connectTimeout,
@@ -137,8 +141,10 @@ export class Connection {
       minUptime: this.o.reconnect.minUptime,
     })
     rws.binaryType = 'arraybuffer'
-    rws.addEventListener('open', () => {
-      if (rws === this.rws) this.onOpen()
+    rws.addEventListener('open', (e) => {
+      if (rws !== this.rws) return
+      this.adopt(e.target as WebSocket | null)
+      this.onOpen()
     })
     rws.addEventListener('message', (e) => {
       if (rws === this.rws) this.onMessage(e.data)
@@ -178,6 +184,14 @@ export class Connection {
     }
     this.started = true
     return this.url()
+  }
+
+  /** The socket that just opened (the open event's target) becomes the one pinged and terminated. */
+  private adopt(raw: WebSocket | null): void {
+    this.raw = raw ?? undefined
+    // Node's ws answers WebSocket ping frames: a transport-level liveness check besides the Sock probe.
+    const node = raw as unknown as { on?: (e: string, f: () => void) => void } | null
+    if (typeof node?.on === 'function') node.on('pong', () => this.raw === raw && (this.pingSentAt = 0))
   }
 
   private onOpen(): void {
