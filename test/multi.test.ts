@@ -136,6 +136,7 @@ describe('failover mode', () => {
     peer.on('chat', 'n', (d) => peerGot.push(d))
     fo.on('socket', (e, i) => events.push([e, i]))
     await Promise.all([fo.join('chat'), peer.join('chat')])
+    await waitFor(() => peer.connectionsOf('chat').every((x) => x.state === 'open'), 3000, 'peer open everywhere')
     expect(servers.map((s) => s.instances('chat').length)).toEqual([2, 1, 1]) // one connection, on the first address
     await fo.signal('chat', 'n', 1)
     await peer.signal('chat', 'n', 1)

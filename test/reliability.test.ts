@@ -174,12 +174,12 @@ describe('liveness', () => {
   })
 
   it('a server that stays open but goes deaf is detected within pingInterval + probeTimeout', async () => {
-    let deaf = false
+    let deafen = false
     let connections = 0
     const { address } = await hostile((ws) => {
-      connections++
+      const first = ++connections === 1 // only the first connection goes deaf; the reconnect finds a live server
       ws.on('message', (d) => {
-        if (deaf) return // no relay, no who-am-I reply (the ws library still answers transport pings)
+        if (first && deafen) return // no relay, no who-am-I reply (the ws library still answers transport pings)
         if ((JSON.parse(d.toString()).type ?? 0) === 0) ws.send(JSON.stringify({ type: 0, data: 'z', from: 'z' }))
       })
     })
@@ -187,14 +187,14 @@ describe('liveness', () => {
     const rec = record(c, 'error', 'close', 'open')
     c.setup(address)
     await c.join('chat')
-    deaf = true
+    deafen = true
     const t0 = Date.now()
     await waitFor(() => rec.some(([e]) => e === 'close'), 3000, 'the zombie to be dropped')
     const detected = rec.find(([e]) => e === 'close')![2] - t0
-    expect(detected).toBeLessThanOrEqual(100 + 150 + 200) // interval + timeout + scheduling slack
+    expect(detected).toBeLessThanOrEqual(100 + 150 + 400) // interval + timeout + scheduling slack on a loaded CI machine
     expect(rec.find(([e]) => e === 'error')![1].error!.message).toMatch(/who-am-I probe within 150 ms/)
-    deaf = false
-    await waitFor(() => rec.filter(([e]) => e === 'open').length === 2 && connections === 2, 3000, 'reconnect')
+    await waitFor(() => rec.filter(([e]) => e === 'open').length === 2, 3000, 'reconnect')
+    expect(connections).toBe(2)
   })
 
   it('a peer that stops reading altogether (no pong either) is detected the same way', async () => {
