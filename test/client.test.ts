@@ -2,17 +2,10 @@ import { spawn } from 'node:child_process'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConnectionError, SockClient, ValidationError, type LifecycleInfo, type SockMessage } from '../src'
 import { createSockServer } from '../src/server'
-import { closeAll, rawPeer, sleep, startServer, waitFor } from './helpers'
+import { client, closeAll, rawPeer, sleep, startServer, waitFor } from './helpers'
 
-const clients: SockClient<any>[] = []
-function client(options: ConstructorParameters<typeof SockClient>[0] = {}): SockClient {
-  const c = new SockClient({ reconnect: { minDelay: 50, maxDelay: 200 }, ...options })
-  clients.push(c)
-  return c
-}
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.close()
   await closeAll()
 })
 

@@ -3,17 +3,10 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { chunkData, splitChunks } from '../src/chunks'
 import { crc32, encodeFrame, fromBase64, SockClient, toBase64, TYPE_CHUNK, utf8Length, type LifecycleInfo, type SockFile, type SockMessage } from '../src'
 import { msgpack } from '../src/msgpack'
-import { closeAll, rawPeer, sleep, startServer, waitFor } from './helpers'
+import { client, closeAll, rawPeer, sleep, startServer, waitFor } from './helpers'
 
-const clients: SockClient<any>[] = []
-function client(options: ConstructorParameters<typeof SockClient>[0] = {}): SockClient {
-  const c = new SockClient({ reconnect: { minDelay: 50, maxDelay: 200 }, ...options })
-  clients.push(c)
-  return c
-}
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.close()
   await closeAll()
 })
 

@@ -1,7 +1,16 @@
 import WebSocket from 'ws'
+import { SockClient } from '../src'
 import { createSockServer, type SockServer, type SockServerOptions } from '../src/server'
 
 const servers = new Set<SockServer>()
+const clients = new Set<SockClient<any>>()
+
+/** A client with short retry delays for tests, closed by `closeAll()`. */
+export function client(options: ConstructorParameters<typeof SockClient>[0] = {}): SockClient {
+  const c = new SockClient({ reconnect: { minDelay: 50, maxDelay: 200 }, ...options })
+  clients.add(c)
+  return c
+}
 
 /** An embedded server on a free loopback port, closed by `closeAll()`. */
 export async function startServer(options: SockServerOptions = {}): Promise<SockServer> {
@@ -10,7 +19,10 @@ export async function startServer(options: SockServerOptions = {}): Promise<Sock
   return s
 }
 
+/** Closes every client from `client()`, then every server from `startServer()`. */
 export async function closeAll(): Promise<void> {
+  for (const c of clients) c.close()
+  clients.clear()
   await Promise.all([...servers].map((s) => s.close({ abrupt: true })))
   servers.clear()
 }

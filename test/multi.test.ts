@@ -1,18 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { SockClient, type LifecycleInfo, type SockMessage } from '../src'
 import { createSockServer, type SockServer } from '../src/server'
-import { closeAll, rawPeer, sleep, startServer, waitFor } from './helpers'
+import { client, closeAll, rawPeer, sleep, startServer, waitFor } from './helpers'
 
-const clients: SockClient<any>[] = []
 const extra: SockServer[] = []
-function client(options: ConstructorParameters<typeof SockClient>[0] = {}): SockClient {
-  const c = new SockClient({ reconnect: { minDelay: 50, maxDelay: 200 }, ...options })
-  clients.push(c)
-  return c
-}
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.close()
   await Promise.all(extra.splice(0).map((s) => s.close({ abrupt: true })))
   await closeAll()
 })

@@ -3,18 +3,11 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws'
 import { backoffCap, backoffDelay, DEFAULT_RECONNECT, isSockError, SockClient, type LifecycleInfo } from '../src'
 import { createSockServer, type SockServer } from '../src/server'
-import { closeAll, sleep, startServer, waitFor } from './helpers'
+import { client, closeAll, sleep, startServer, waitFor } from './helpers'
 
-const clients: SockClient<any>[] = []
 const closers: (() => unknown)[] = []
-function client(options: ConstructorParameters<typeof SockClient>[0] = {}): SockClient {
-  const c = new SockClient({ reconnect: { minDelay: 50, maxDelay: 200 }, ...options })
-  clients.push(c)
-  return c
-}
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.close()
   for (const f of closers.splice(0)) await f()
   await closeAll()
 })
