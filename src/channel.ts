@@ -34,17 +34,17 @@ export interface ChannelSink {
 
 export class Channel {
   readonly connections: Connection[]
-  /** Reassembles chunked messages, keyed by message id (so several servers and senders never mix). */
-  readonly assembler: Assembler
+  private reassembly: Assembler | undefined
   private waiters: { resolve(): void; reject(e: SockError): void }[] = []
-  private readonly seen = new Set<string>()
+  // Created on first use: most channels never see a chunk, and only a channel on several servers dedupes.
+  private seen: Set<string> | undefined
 
   constructor(
     readonly name: string,
     addresses: readonly Address[],
     mode: Mode,
     options: ConnectionOptions,
-    limits: AssemblyLimits,
+    private readonly limits: AssemblyLimits,
     private readonly sink: ChannelSink,
   ) {
     const connSink: ConnectionSink = {
@@ -60,8 +60,12 @@ export class Channel {
       reconnect: (conn, detail) => this.sink.reconnect(this, conn, detail),
     }
     const groups = mode === 'failover' ? [addresses] : addresses.map((a) => [a])
-    this.assembler = new Assembler(limits, (error) => this.sink.error(this, this.connections[0]!, error))
     this.connections = groups.map((g) => new Connection(name, g, options, connSink))
+  }
+
+  /** Reassembles chunked messages, keyed by message id (so several servers and senders never mix). */
+  get assembler(): Assembler {
+    return (this.reassembly ??= new Assembler(this.limits, (error) => this.sink.error(this, this.connections[0]!, error)))
   }
 
   /**
@@ -70,6 +74,7 @@ export class Channel {
    */
   firstTime(id: string): boolean {
     if (this.connections.length < 2) return true
+    this.seen ??= new Set()
     if (this.seen.has(id)) return false
     this.seen.add(id)
     if (this.seen.size > DEDUPE_WINDOW) this.seen.delete(this.seen.values().next().value!)
@@ -156,7 +161,7 @@ export class Channel {
   }
 
   close(): void {
-    this.assembler.clear()
+    this.reassembly?.clear()
     for (const c of this.connections) c.close()
     this.settle(new ConnectionError('ERR_CLOSED', `channel '${this.name}' was closed before it opened`))
   }
