@@ -397,4 +397,3 @@ export class Connection {
   }
 }
 
-export { encodeFrame }

@@ -38,29 +38,24 @@ async function get(url: string, o: RestOptions): Promise<unknown> {
   if (typeof f !== 'function') throw new RestError('ERR_NETWORK', 'no fetch() in this runtime: pass options.fetch')
   const ctrl = new AbortController()
   const timer = setTimeout(() => ctrl.abort(), o.timeout)
+  let res: Response
+  let body: string
   try {
-    let res: Response
-    try {
-      res = await f(url, { signal: ctrl.signal, headers: { accept: 'application/json' } })
-    } catch (e) {
-      if (ctrl.signal.aborted) throw new RestError('ERR_TIMEOUT', `GET ${url} got no answer within ${o.timeout} ms`, undefined, { cause: e })
-      throw new RestError('ERR_NETWORK', `GET ${url} failed: ${(e as Error)?.message ?? e}`, undefined, { cause: e })
-    }
-    const body = await res.text()
-    if (res.status === 404) return undefined
-    if (!res.ok) throw new RestError('ERR_HTTP', `GET ${url} answered ${res.status}${body ? `: ${body.slice(0, 200)}` : ''}`, res.status)
-    try {
-      return JSON.parse(body)
-    } catch {
-      throw new RestError('ERR_PROTOCOL', `GET ${url} answered ${res.status} with a body that is not JSON`, res.status)
-    }
+    res = await f(url, { signal: ctrl.signal, headers: { accept: 'application/json' } })
+    body = await res.text()
   } catch (e) {
-    if (ctrl.signal.aborted && !(e instanceof RestError && e.code === 'ERR_TIMEOUT')) {
-      throw new RestError('ERR_TIMEOUT', `GET ${url} got no answer within ${o.timeout} ms`, undefined, { cause: e })
-    }
-    throw e
+    // The timer aborts the request or the body read; anything else is the network.
+    if (ctrl.signal.aborted) throw new RestError('ERR_TIMEOUT', `GET ${url} got no answer within ${o.timeout} ms`, undefined, { cause: e })
+    throw new RestError('ERR_NETWORK', `GET ${url} failed: ${(e as Error)?.message ?? e}`, undefined, { cause: e })
   } finally {
     clearTimeout(timer)
+  }
+  if (res.status === 404) return undefined
+  if (!res.ok) throw new RestError('ERR_HTTP', `GET ${url} answered ${res.status}${body ? `: ${body.slice(0, 200)}` : ''}`, res.status)
+  try {
+    return JSON.parse(body)
+  } catch {
+    throw new RestError('ERR_PROTOCOL', `GET ${url} answered ${res.status} with a body that is not JSON`, res.status)
   }
 }
 
