@@ -15,7 +15,7 @@ const external = (id) => Object.keys(pkg.dependencies).some((d) => id === d || i
 const entries = { index: 'src/index.ts', server: 'src/server/index.ts', msgpack: 'src/msgpack.ts' }
 const ts = () => typescript({ tsconfig: './tsconfig.json', include: ['src/**/*.ts'], noEmit: false, declaration: false, outDir: undefined, noEmitOnError: true })
 
-const banner = (extra = '') => `/*! sock-client v${pkg.version} | MIT | bundles eventemitter3 (MIT), reconnecting-websocket (MIT)${extra} */`
+const banner = (extra = '') => `/*! sock-client v${pkg.version} | MIT | bundles eventemitter3 (MIT)${extra} */`
 
 // `sock-client/server` under the `browser` condition: a clear error instead of a bundle full of Node code.
 const serverBrowserStub = {

@@ -28,7 +28,6 @@ export async function startPageServer(options: { csp?: string } = {}): Promise<P
     '/pages/': join(root, 'e2e/pages'),
     '/dist/': join(root, 'dist'),
     '/vendor/': inject('vendorDir'),
-    '/node_modules/reconnecting-websocket/dist/': join(root, 'node_modules/reconnecting-websocket/dist'),
     '/node_modules/isomorphic-ws/': join(root, 'node_modules/isomorphic-ws'),
   }
   const server: Server = createServer((req, res) => {

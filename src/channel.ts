@@ -32,7 +32,7 @@ export interface ChannelSink {
   reconnect(channel: Channel, conn: Connection, detail: { attempt: number; delay: number; reason: string }): void
 }
 
-export class Channel {
+export class Channel implements ConnectionSink {
   readonly connections: Connection[]
   private reassembly: Assembler | undefined
   private waiters: { resolve(): void; reject(e: SockError): void }[] = []
@@ -47,20 +47,29 @@ export class Channel {
     private readonly limits: AssemblyLimits,
     private readonly sink: ChannelSink,
   ) {
-    const connSink: ConnectionSink = {
-      state: (conn, state, detail) => {
-        this.sink.state(this, conn, state, detail)
-        if (state === 'open') this.settle()
-        else if ((state === 'closed' || state === 'giveup') && this.connections.every((c) => c.state === 'closed' || c.state === 'giveup')) {
-          this.settle(detail.error ?? new ConnectionError('ERR_CLOSED', `channel '${name}' was closed before it opened`))
-        }
-      },
-      frame: (conn, frame) => this.sink.frame(this, conn, frame),
-      error: (conn, error) => this.sink.error(this, conn, error),
-      reconnect: (conn, detail) => this.sink.reconnect(this, conn, detail),
-    }
     const groups = mode === 'failover' ? [addresses] : addresses.map((a) => [a])
-    this.connections = groups.map((g) => new Connection(name, g, options, connSink))
+    this.connections = groups.map((g) => new Connection(name, g, options, this))
+  }
+
+  // What the connections report (ConnectionSink), passed on with the channel.
+  onState(conn: Connection, state: ConnectionState, detail: { code?: number; reason?: string; error?: SockError }): void {
+    this.sink.state(this, conn, state, detail)
+    if (state === 'open') this.settle()
+    else if ((state === 'closed' || state === 'giveup') && this.connections.every((c) => c.state === 'closed' || c.state === 'giveup')) {
+      this.settle(detail.error ?? new ConnectionError('ERR_CLOSED', `channel '${this.name}' was closed before it opened`))
+    }
+  }
+
+  onFrame(conn: Connection, frame: Frame): void {
+    this.sink.frame(this, conn, frame)
+  }
+
+  onError(conn: Connection, error: SockError): void {
+    this.sink.error(this, conn, error)
+  }
+
+  onReconnect(conn: Connection, detail: { attempt: number; delay: number; reason: string }): void {
+    this.sink.reconnect(this, conn, detail)
   }
 
   /** Reassembles chunked messages, keyed by message id (so several servers and senders never mix). */

@@ -1,17 +1,12 @@
 /**
  * One reconnecting socket to one channel, over one address (broadcast) or rotating through several (failover).
- * Owns the retry policy, keep-alive, end-to-end liveness, its own id, the bounded send queue and the state.
- * Built on reconnecting-websocket, whose own delay, queue and retry limit are switched off (see DESIGN.md).
+ * Owns the socket, the retry policy, keep-alive, end-to-end liveness, its own id, the bounded send queue and the state.
+ * It drives the WebSocket itself (see README, Dependencies): one timer, no closure per connection.
  */
-import RWSImport from 'reconnecting-websocket'
 import type { Address } from './address'
 import { backoffDelay, type ReconnectOptions } from './backoff'
 import { ConnectionError, ProtocolError, type SockError } from './errors'
 import { channelUrl, decodeFrame, encodeFrame, isName, redact, TYPE_PING, TYPE_WHOAMI, type Frame } from './protocol'
-
-// reconnecting-websocket ships CJS (`module.exports = Class`) and ESM; normalise either default import.
-type RWS = InstanceType<typeof RWSImport>
-const ReconnectingWebSocket: typeof RWSImport = (RWSImport as unknown as { default?: typeof RWSImport }).default ?? RWSImport
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed' | 'giveup'
 
@@ -44,10 +39,10 @@ export interface ConnectionOptions {
 
 /** What a connection reports to its owner. */
 export interface ConnectionSink {
-  state(conn: Connection, state: ConnectionState, detail: { code?: number; reason?: string; error?: SockError }): void
-  frame(conn: Connection, frame: Frame): void
-  error(conn: Connection, error: SockError): void
-  reconnect(conn: Connection, detail: { attempt: number; delay: number; reason: string }): void
+  onState(conn: Connection, state: ConnectionState, detail: { code?: number; reason?: string; error?: SockError }): void
+  onFrame(conn: Connection, frame: Frame): void
+  onError(conn: Connection, error: SockError): void
+  onReconnect(conn: Connection, detail: { attempt: number; delay: number; reason: string }): void
 }
 
 interface Pending {
@@ -64,44 +59,67 @@ const RESOLVED = Promise.resolve()
 const SENT: Offer = { status: 'sent' }
 const noop = () => {}
 
-// A subclass that keeps a no-op error listener on every socket, so an error emitted after reconnecting-websocket
-// detached its listeners (connect timeout, close while connecting) never becomes an unhandled 'error' that kills
-// Node. One subclass per WebSocket constructor, not one per connection: a class per connection cost 3.5 KiB per
-// idle client (its own prototype, hidden classes and feedback for every socket object; see bench/).
-const guardedClasses = new WeakMap<WebSocketLike, WebSocketLike>()
-function guarded(Base: WebSocketLike): WebSocketLike {
-  let G = guardedClasses.get(Base)
-  if (!G) {
-    G = class Guarded extends (Base as unknown as new (url: string) => WebSocket) {
-      constructor(url: string) {
-        super(url)
-        this.addEventListener('error', noop)
-      }
-    } as unknown as WebSocketLike
-    guardedClasses.set(Base, G)
-  }
-  return G
+/** The socket's link back to its connection; cleared when the socket is replaced or dropped. */
+const OWNER = Symbol('sock-client')
+type Socket = WebSocket & { [OWNER]?: Connection | undefined }
+interface NodeSocket {
+  on(event: string, fn: (...args: any[]) => void): void
+  ping(): void
+  terminate(): void
+}
+const isNode = (ws: object): ws is NodeSocket => typeof (ws as Partial<NodeSocket>).on === 'function'
+
+// Listeners shared by every socket, so a connection costs no closures: `this` is the socket and its OWNER the
+// connection. A socket that was replaced or dropped has no owner, and its late events are ignored; its error
+// listener stays for its whole life, so a late error never becomes an unhandled 'error' that kills Node.
+function nodeOpen(this: Socket): void {
+  this[OWNER]?.opened()
+}
+function nodeMessage(this: Socket, data: Uint8Array, isBinary: boolean): void {
+  this[OWNER]?.received(isBinary ? data : String(data))
+}
+function nodeClose(this: Socket, code: number, reason: Uint8Array): void {
+  this[OWNER]?.closed(code, String(reason))
+}
+function nodeError(this: Socket, e: Error): void {
+  this[OWNER]?.failed(e.message)
+}
+function nodePong(this: Socket): void {
+  const c = this[OWNER]
+  if (c) c.pingSentAt = 0
+}
+const DOM_EVENTS = ['open', 'message', 'close', 'error'] as const
+function domEvent(this: Socket, e: Event): void {
+  const c = this[OWNER]
+  if (!c) return
+  if (e.type === 'message') c.received((e as MessageEvent).data)
+  else if (e.type === 'open') c.opened()
+  else if (e.type === 'close') c.closed((e as CloseEvent).code, (e as CloseEvent).reason)
+  else c.failed('network error')
+}
+function wake(c: Connection): void {
+  c.wake()
 }
 
 export class Connection {
   state: ConnectionState = 'connecting'
   /** The id the server gave this instance (type-0 reply), once known. */
   id: string | undefined
-  private rws: RWS | undefined
-  private raw: WebSocket | undefined
+  /** When the unanswered WebSocket ping (Node) went out; 0 when none is pending. */
+  pingSentAt = 0
+  private raw: Socket | undefined
   private index = 0
-  private started = false
   private retries = 0
   private openedAt = 0
   private lastReason = 'connect'
   private failure: string | undefined
-  private queue: Pending[] = []
+  private queue: Pending[] | undefined
   private queuedBytes = 0
-  private pingTimer: ReturnType<typeof setInterval> | undefined
-  private probeTimer: ReturnType<typeof setTimeout> | undefined
+  /** The one timer: connect timeout, keep-alive and probe deadlines, or the backoff wait. */
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private waiting = false
+  private nextPingAt = 0
   private probeSentAt = 0
-  private pingSentAt = 0
-  private wait: { timer: ReturnType<typeof setTimeout>; done(): void } | undefined
 
   constructor(
     readonly channel: string,
@@ -109,7 +127,8 @@ export class Connection {
     private readonly o: ConnectionOptions,
     private readonly sink: ConnectionSink,
   ) {
-    this.start()
+    // The first attempt starts after the caller has registered the connection (and heard nothing yet).
+    RESOLVED.then(() => this.state === 'connecting' && !this.raw && this.connect())
   }
 
   /** The address in use (or being tried). */
@@ -130,173 +149,181 @@ export class Connection {
     return channelUrl(this.address.url, this.channel, this.o.id, this.o.token)
   }
 
-  private start(): void {
-    const rws = new ReconnectingWebSocket(() => this.nextUrl(), [], {
-      WebSocket: guarded(this.o.WebSocket),
-      minReconnectionDelay: 0,
-      maxReconnectionDelay: 0,
-      connectionTimeout: this.o.connectTimeout,
-      maxRetries: Infinity,
-      maxEnqueuedMessages: 0,
-      minUptime: this.o.reconnect.minUptime,
-    })
-    rws.binaryType = 'arraybuffer'
-    rws.addEventListener('open', (e) => {
-      if (rws !== this.rws) return
-      this.adopt(e.target as WebSocket | null)
-      this.onOpen()
-    })
-    rws.addEventListener('message', (e) => {
-      if (rws === this.rws) this.onMessage(e.data)
-    })
-    rws.addEventListener('close', (e) => {
-      if (rws === this.rws) this.onClose(e.code, e.reason)
-    })
-    rws.addEventListener('error', (e) => {
-      if (rws !== this.rws || this.state === 'closed' || this.state === 'giveup') return
-      const msg = (e as { message?: string }).message || (e as { error?: Error }).error?.message || 'network error'
-      this.failure = msg === 'TIMEOUT' ? `no answer within connectTimeout (${this.o.connectTimeout} ms)` : redact(msg)
-      this.sink.error(this, new ConnectionError('ERR_NETWORK', `cannot reach ${this.address} for channel '${this.channel}': ${this.failure}`))
-    })
-    this.rws = rws
-  }
-
-  /** reconnecting-websocket calls this before every attempt: the retry policy lives here. */
-  private async nextUrl(): Promise<string> {
-    if (this.started && this.state !== 'closed' && this.state !== 'giveup') {
-      const attempt = ++this.retries
-      if (attempt > this.o.reconnect.maxRetries) {
-        this.giveUp()
-      } else {
-        if (this.addresses.length > 1) this.index = (this.index + 1) % this.addresses.length
-        const delay = backoffDelay(attempt, this.o.reconnect, this.o.random)
-        this.setState('reconnecting', {})
-        this.sink.reconnect(this, { attempt, delay, reason: this.lastReason })
-        await new Promise<void>((done) => {
-          this.wait = { timer: setTimeout(done, delay), done }
-        })
-        this.wait = undefined
-      }
+  private connect(): void {
+    this.waiting = false
+    this.state = 'connecting'
+    this.sink.onState(this, 'connecting', {})
+    if (this.state !== 'connecting') return // a listener closed it
+    let ws: Socket
+    try {
+      ws = new this.o.WebSocket(this.url())
+    } catch (e) {
+      this.failed((e as Error).message)
+      return this.lost(1006, '')
     }
-    if (this.state !== 'closed' && this.state !== 'giveup' && (!this.started || this.state === 'reconnecting')) {
-      this.state = 'connecting'
-      this.sink.state(this, 'connecting', {})
+    ws[OWNER] = this
+    this.raw = ws
+    if (isNode(ws)) {
+      ws.on('open', nodeOpen)
+      ws.on('message', nodeMessage)
+      ws.on('close', nodeClose)
+      ws.on('error', nodeError)
+      ws.on('pong', nodePong)
+    } else {
+      ws.binaryType = 'arraybuffer'
+      for (const t of DOM_EVENTS) ws.addEventListener(t, domEvent)
     }
-    this.started = true
-    return this.url()
+    this.arm(this.o.connectTimeout)
   }
 
-  /** The socket that just opened (the open event's target) becomes the one pinged and terminated. */
-  private adopt(raw: WebSocket | null): void {
-    this.raw = raw ?? undefined
-    // Node's ws answers WebSocket ping frames: a transport-level liveness check besides the Sock probe.
-    const node = raw as unknown as { on?: (e: string, f: () => void) => void } | null
-    if (typeof node?.on === 'function') node.on('pong', () => this.raw === raw && (this.pingSentAt = 0))
+  private arm(delay: number): void {
+    clearTimeout(this.timer)
+    this.timer = setTimeout(wake, Math.max(0, delay), this)
   }
 
-  private onOpen(): void {
-    this.openedAt = Date.now()
+  /** The socket opened: keep-alive at once, then ask who we are. */
+  opened(): void {
+    const now = (this.openedAt = Date.now())
     this.failure = undefined
-    // Keep-alive right after open (the first ping must land inside the server's first window), then ask who we
-    // are. The channel counts as open once the server has answered: the connection is proven end to end.
+    // The first ping must land inside the server's first window. The channel counts as open once the server has
+    // answered the who-am-I probe: the connection is then proven end to end.
     this.write(encodeFrame(TYPE_PING, ''))
-    this.probe()
-    clearInterval(this.pingTimer)
-    this.pingTimer = setInterval(() => this.tick(), this.o.pingInterval)
+    this.nextPingAt = now + this.o.pingInterval
+    this.probe(now)
+  }
+
+  /** The timer fired: connect timeout, end of the backoff wait, or a keep-alive or probe deadline. */
+  wake(): void {
+    if (this.waiting) return this.connect()
+    if (!this.raw || this.state === 'closed' || this.state === 'giveup') return
+    const now = Date.now()
+    if (!this.openedAt) {
+      this.failed(`no answer within connectTimeout (${this.o.connectTimeout} ms)`)
+      return this.drop(this.failure!)
+    }
+    // Deadlines come from the clock, not from timer cadence (background tabs throttle timers).
+    const late = (t: number) => t && now - t >= this.o.probeTimeout
+    if (late(this.probeSentAt) || late(this.pingSentAt)) {
+      const what = late(this.probeSentAt) ? 'the who-am-I probe' : 'a WebSocket ping'
+      this.sink.onError(this, new ConnectionError('ERR_TIMEOUT', `no reply from ${this.address} to ${what} within ${this.o.probeTimeout} ms: reconnecting`))
+      return this.drop('liveness probe timed out')
+    }
+    if (now >= this.nextPingAt) {
+      this.nextPingAt = now + this.o.pingInterval
+      this.write(encodeFrame(TYPE_PING, ''))
+      const raw = this.raw
+      if (isNode(raw) && !this.pingSentAt) {
+        this.pingSentAt = now
+        raw.ping()
+      }
+      if (!this.probeSentAt) return this.probe(now)
+    }
+    this.schedule(now)
+  }
+
+  /** Sets the timer for the next keep-alive or the earliest reply deadline. */
+  private schedule(now: number): void {
+    let at = this.nextPingAt
+    const t = this.o.probeTimeout
+    if (this.probeSentAt) at = Math.min(at, this.probeSentAt + t)
+    if (this.pingSentAt) at = Math.min(at, this.pingSentAt + t)
+    this.arm(at - now)
+  }
+
+  private probe(now: number): void {
+    this.probeSentAt = now
+    this.write(encodeFrame(TYPE_WHOAMI, ''))
+    this.schedule(now)
   }
 
   /** The who-am-I reply arrived: adopt the id; on the first one after a (re)connect, flush the queue and open. */
   private onWhoami(id: string): void {
     this.probeSentAt = 0
-    clearTimeout(this.probeTimer)
     if (isName(id)) this.id = id
-    else this.sink.error(this, new ProtocolError('ERR_PROTOCOL', `the server's who-am-I reply is not a valid id`))
+    else this.sink.onError(this, new ProtocolError('ERR_PROTOCOL', `the server's who-am-I reply is not a valid id`))
     if (this.state !== 'connecting') return
     this.state = 'open'
     const queued = this.queue
-    this.queue = []
+    this.queue = undefined
     this.queuedBytes = 0
-    const address = String(this.address)
-    for (const p of queued) {
-      this.write(p.text)
-      p.resolve(address)
+    if (queued) {
+      const address = String(this.address)
+      for (const p of queued) {
+        this.write(p.text)
+        p.resolve(address)
+      }
     }
-    this.sink.state(this, 'open', {})
+    this.sink.onState(this, 'open', {})
   }
 
-  /** Periodic keep-alive and liveness probe; deadlines come from the clock, not from timer cadence. */
-  private tick(): void {
-    this.write(encodeFrame(TYPE_PING, ''))
-    const raw = this.raw as unknown as { ping?: () => void } | undefined
-    if (typeof raw?.ping === 'function' && !this.pingSentAt) {
-      this.pingSentAt = Date.now()
-      raw.ping()
-    }
-    if (!this.probeSentAt) this.probe()
-  }
-
-  private probe(): void {
-    this.probeSentAt = Date.now()
-    this.write(encodeFrame(TYPE_WHOAMI, ''))
-    clearTimeout(this.probeTimer)
-    this.probeTimer = setTimeout(() => this.checkProbe(), this.o.probeTimeout + 5)
-  }
-
-  private checkProbe(): void {
-    const now = Date.now()
-    const late = (t: number) => t && now - t >= this.o.probeTimeout
-    if (this.openedAt && (late(this.probeSentAt) || late(this.pingSentAt))) {
-      const what = late(this.probeSentAt) ? 'the who-am-I probe' : 'a WebSocket ping'
-      this.sink.error(this, new ConnectionError('ERR_TIMEOUT', `no reply from ${this.address} to ${what} within ${this.o.probeTimeout} ms: reconnecting`))
-      this.drop('liveness probe timed out')
-    }
-  }
-
-  /** Checks liveness now (page visible again, network back): reconnect at once if not open, else probe. */
+  /** Checks liveness now (page visible again, network back): reconnect at once if waiting, else probe. */
   check(): void {
     if (this.openedAt) {
-      if (!this.probeSentAt) this.probe()
-    } else if (this.state === 'reconnecting' && this.wait) {
-      clearTimeout(this.wait.timer)
-      this.wait.done()
-    }
+      if (!this.probeSentAt) this.probe(Date.now())
+    } else if (this.waiting) this.connect()
   }
 
-  /** Closes the socket as dead and lets the retry policy reconnect. */
-  private drop(reason: string): void {
-    this.failure = reason
-    const raw = this.raw as unknown as { terminate?: () => void } | undefined
-    if (raw?.terminate) raw.terminate()
-    else this.rws?.reconnect(4000, reason)
-  }
-
-  private onMessage(raw: unknown): void {
-    const d = decodeFrame(raw)
-    if (d.error) return this.sink.error(this, d.error)
+  received(data: unknown): void {
+    const d = decodeFrame(data)
+    if (d.error) return this.sink.onError(this, d.error)
     const f = d.frame
     if (f.type === TYPE_WHOAMI) return this.onWhoami(f.data)
-    this.sink.frame(this, f)
+    this.sink.onFrame(this, f)
   }
 
-  private onClose(code: number, reason: string): void {
+  /** The socket reported an error; its close follows (or `drop()` ends it). */
+  failed(message: string): void {
+    if (this.state === 'closed' || this.state === 'giveup') return
+    this.failure = redact(message || 'network error')
+    const what = this.openedAt ? `lost ${this.address}` : `cannot reach ${this.address}`
+    this.sink.onError(this, new ConnectionError('ERR_NETWORK', `${what} for channel '${this.channel}': ${this.failure}`))
+  }
+
+  closed(code: number, reason: string): void {
+    this.detach()
+    this.lost(code, reason)
+  }
+
+  /** Abandons the socket as dead (it may never report its close) and lets the retry policy reconnect. */
+  private drop(reason: string): void {
+    const raw = this.detach()
+    this.failure = reason
+    if (raw) isNode(raw) ? raw.terminate() : raw.close()
+    this.lost(1006, '')
+  }
+
+  private detach(): Socket | undefined {
+    const raw = this.raw
+    if (raw) raw[OWNER] = this.raw = undefined
+    return raw
+  }
+
+  /** The socket is gone: a fatal rejection, or the retry policy's next attempt. */
+  private lost(code: number, reason: string): void {
     this.stopTimers()
     if (this.state === 'closed' || this.state === 'giveup') return
     if (this.openedAt && Date.now() - this.openedAt >= this.o.reconnect.minUptime) this.retries = 0
     this.openedAt = 0
     this.id = undefined
-    // reconnecting-websocket reports a failed attempt as a clean 1000 close after an error event.
-    if (this.failure !== undefined && code === 1000) code = 1006
     if (code === 1008) {
       // Policy violation: wrong token, bad channel, duplicate id. Retrying cannot help.
       const error = new ConnectionError('ERR_REJECTED', `${this.address} rejected channel '${this.channel}': ${reason || 'policy violation'} (close 1008)`, 1008)
       return this.shutdown('closed', error, { code, reason })
     }
     if (code === 1009) {
-      this.sink.error(this, new ConnectionError('ERR_FRAME_TOO_LARGE', `${this.address} closed the connection because a frame exceeded its read limit (close 1009): set maxFrameBytes to the server's -limit`, 1009))
+      this.sink.onError(this, new ConnectionError('ERR_FRAME_TOO_LARGE', `${this.address} closed the connection because a frame exceeded its read limit (close 1009): set maxFrameBytes to the server's -limit`, 1009))
     }
     this.lastReason = this.failure ?? `closed with ${code}${reason ? ` (${reason})` : ''}`
     this.failure = undefined
     this.setState('reconnecting', { code, reason })
+    if (this.state !== 'reconnecting') return // a listener closed it
+    const attempt = ++this.retries
+    if (attempt > this.o.reconnect.maxRetries) return this.giveUp()
+    if (this.addresses.length > 1) this.index = (this.index + 1) % this.addresses.length
+    const delay = backoffDelay(attempt, this.o.reconnect, this.o.random)
+    this.waiting = true
+    this.arm(delay)
+    this.sink.onReconnect(this, { attempt, delay, reason: this.lastReason })
   }
 
   private giveUp(): void {
@@ -306,25 +333,19 @@ export class Connection {
 
   private shutdown(state: 'closed' | 'giveup', error: SockError | undefined, detail: { code?: number; reason?: string }): void {
     this.stopTimers()
-    const rws = this.rws
-    this.rws = undefined
-    rws?.close(1000)
-    if (this.wait) {
-      clearTimeout(this.wait.timer)
-      this.wait.done()
-    }
+    this.detach()?.close(1000)
     this.rejectQueue(error ?? new ConnectionError('ERR_CLOSED', `channel '${this.channel}' was closed before the frame could be sent`))
     this.setState(state, { ...detail, error })
   }
 
-  /** Tries again after a give-up or a rejection, with a fresh retry budget. */
+  /** Tries again now: after a give-up or a rejection with a fresh retry budget; while open, on a new socket. */
   reconnect(): void {
     if (this.state === 'open') return this.drop('reconnect()')
-    if (this.rws && this.state !== 'giveup') return this.check()
-    this.retries = 0
-    this.started = false
-    this.state = 'reconnecting' // not yet 'connecting': the first attempt announces that
-    this.start()
+    if (this.state === 'closed' || this.state === 'giveup') {
+      this.retries = 0
+      return this.connect()
+    }
+    this.check()
   }
 
   close(): void {
@@ -337,26 +358,28 @@ export class Connection {
    * that settles when it is written or dropped); or says why it cannot (`failed`).
    */
   offer(text: string): Offer {
-    if (this.state === 'open') {
-      this.write(text)
+    // A socket already closing (its close event not yet here) takes nothing: the frame waits for the next one.
+    if (this.state === 'open' && this.raw!.readyState === 1) {
+      this.raw!.send(text)
       return SENT
     }
     if (this.state === 'closed' || this.state === 'giveup') {
       return { status: 'failed', error: new ConnectionError(this.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED', `channel '${this.channel}' on ${this.address} is ${this.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}: nothing was sent`) }
     }
     const q = this.o.queue
-    const full = () => this.queue.length >= q.maxCount || this.queuedBytes + text.length > q.maxBytes
+    const queue = (this.queue ??= [])
+    const full = () => queue.length >= q.maxCount || this.queuedBytes + text.length > q.maxBytes
     if (full() && q.overflow === 'drop-oldest') {
-      while (this.queue.length && full()) {
-        const old = this.queue.shift()!
+      while (queue.length && full()) {
+        const old = queue.shift()!
         this.queuedBytes -= old.text.length
         old.reject(new ConnectionError('ERR_QUEUE_FULL', `dropped from the send queue of channel '${this.channel}' on ${this.address} to make room for newer frames (overflow: 'drop-oldest')`))
       }
     }
     if (full()) {
-      return { status: 'failed', error: new ConnectionError('ERR_QUEUE_FULL', `send queue of channel '${this.channel}' on ${this.address} is full (${this.queue.length} frames, ${this.queuedBytes} bytes; limits ${q.maxCount} / ${q.maxBytes}) while it is not open: wait for 'open' or raise the queue limits`) }
+      return { status: 'failed', error: new ConnectionError('ERR_QUEUE_FULL', `send queue of channel '${this.channel}' on ${this.address} is full (${queue.length} frames, ${this.queuedBytes} bytes; limits ${q.maxCount} / ${q.maxBytes}) while it is not open: wait for 'open' or raise the queue limits`) }
     }
-    const written = new Promise<string>((resolve, reject) => this.queue.push({ text, resolve, reject }))
+    const written = new Promise<string>((resolve, reject) => queue.push({ text, resolve, reject }))
     this.queuedBytes += text.length
     return { status: 'queued', written }
   }
@@ -369,31 +392,30 @@ export class Connection {
 
   /** Frames waiting for the connection to open. */
   get queued(): number {
-    return this.queue.length
+    return this.queue?.length ?? 0
   }
 
   private write(text: string): void {
-    this.rws!.send(text)
+    this.raw!.send(text)
   }
 
   private rejectQueue(e: SockError): void {
     const q = this.queue
-    this.queue = []
+    this.queue = undefined
     this.queuedBytes = 0
-    for (const p of q) p.reject(e)
+    if (q) for (const p of q) p.reject(e)
   }
 
   private stopTimers(): void {
-    clearInterval(this.pingTimer)
-    clearTimeout(this.probeTimer)
-    this.pingTimer = this.probeTimer = undefined
+    clearTimeout(this.timer)
+    this.timer = undefined
+    this.waiting = false
     this.probeSentAt = this.pingSentAt = 0
   }
 
   private setState(state: ConnectionState, detail: { code?: number; reason?: string; error?: SockError }): void {
     if (this.state === state && !detail.error) return
     this.state = state
-    this.sink.state(this, state, detail)
+    this.sink.onState(this, state, detail)
   }
 }
-
