@@ -62,26 +62,36 @@ function show(v: unknown): string {
   }
 }
 
+/** An address: its strings are built once, its methods live on the prototype (clients hold one per address). */
+class SockAddress implements Address {
+  constructor(
+    readonly name: string,
+    readonly ip: string,
+    readonly port: number,
+    readonly secure: boolean,
+    readonly path: string,
+    readonly url: string,
+    private readonly str: string,
+  ) {}
+
+  get httpUrl(): string {
+    return `http${this.url.slice(2)}`
+  }
+
+  toString(): string {
+    return this.str
+  }
+}
+
 /** Builds an address from its parts; validates host and port. */
 export function makeAddress(host: unknown, port: unknown, name?: string, secure = false, path = '', input: unknown = `${host}:${port}`): Address {
   const ip = checkHost(host, input)
   const p = checkPort(port, input)
-  const hostPart = ip.includes(':') ? `[${ip}]` : ip
-  const hostPort = `${hostPart}:${p}`
+  const hostPort = `${ip.includes(':') ? `[${ip}]` : ip}:${p}`
   const base = path.replace(/\/+$/, '')
   const url = `${secure ? 'wss' : 'ws'}://${hostPort}${base}`
-  const plain = !secure && !base
-  const str = plain ? hostPort : url
-  return {
-    name: name ?? str,
-    ip,
-    port: p,
-    secure,
-    path: base,
-    url,
-    httpUrl: `${secure ? 'https' : 'http'}://${hostPort}${base}`,
-    toString: () => str,
-  }
+  const str = !secure && !base ? hostPort : url
+  return new SockAddress(name ?? str, ip, p, secure, base, url, str)
 }
 
 /**

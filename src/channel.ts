@@ -35,7 +35,7 @@ export interface ChannelSink {
 export class Channel implements ConnectionSink {
   readonly connections: Connection[]
   private reassembly: Assembler | undefined
-  private waiters: { resolve(): void; reject(e: SockError): void }[] = []
+  private waiters: { resolve(): void; reject(e: SockError): void }[] | undefined
   // Created on first use: most channels never see a chunk, and only a channel on several servers dedupes.
   private seen: Set<string> | undefined
 
@@ -46,6 +46,8 @@ export class Channel implements ConnectionSink {
     options: ConnectionOptions,
     private readonly limits: AssemblyLimits,
     private readonly sink: ChannelSink,
+    /** Whoever the sink reports to (the client). */
+    readonly owner: unknown,
   ) {
     const groups = mode === 'failover' ? [addresses] : addresses.map((a) => [a])
     this.connections = groups.map((g) => new Connection(name, g, options, this))
@@ -108,13 +110,13 @@ export class Channel implements ConnectionSink {
     if (ended && this.connections.every((c) => c.state === 'closed' || c.state === 'giveup')) {
       return Promise.reject(new ConnectionError(ended.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED', `channel '${this.name}' is ${ended.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}`))
     }
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }))
+    return new Promise((resolve, reject) => (this.waiters ??= []).push({ resolve, reject }))
   }
 
   private settle(error?: SockError): void {
     const w = this.waiters
-    this.waiters = []
-    for (const x of w) error ? x.reject(error) : x.resolve()
+    this.waiters = undefined
+    if (w) for (const x of w) error ? x.reject(error) : x.resolve()
   }
 
   /**

@@ -7,7 +7,7 @@ import WebSocketImpl from 'isomorphic-ws'
 import { AddressBook, type Address, type SetupArgs } from './address'
 import { DEFAULT_RECONNECT, type ReconnectOptions } from './backoff'
 import { crc32, fromBase64, toBase64 } from './bytes'
-import { Channel, type ConnectionInfo, type SendReport } from './channel'
+import { Channel, type ChannelSink, type ConnectionInfo, type SendReport } from './channel'
 import { chunkData, splitChunks, type AssemblyLimits } from './chunks'
 import { json, registerCodec, type Codec } from './codec'
 import { DEFAULT_QUEUE, type Connection, type ConnectionOptions, type ConnectionState, type QueueOptions, type WebSocketLike } from './connection'
@@ -74,6 +74,9 @@ export interface SendFileOptions {
 
 /** The local lifecycle channel. It is never a Sock channel. */
 export const SOCKET = 'socket'
+
+const DEFAULT_REST: { timeout: number; fetch?: typeof fetch } = { timeout: 5000 }
+const DEFAULT_LIMITS: AssemblyLimits = { maxMessageBytes: 16 << 20, maxPendingBytes: 64 << 20, timeout: 30_000 }
 
 export type Unsubscribe = () => void
 
@@ -174,11 +177,10 @@ function isFileInput(v: unknown): v is FileInput {
 /** The connection of a client: its addresses (pocketsocket's `connection`) and a chainable `on`. */
 export class SockConnection<E extends EventMap = AnyEvents> extends AddressBook {
   /** Same as `client.on(...)`, so `setup(...).on('socket', fn)` chains. */
-  readonly on: SockClient<E>['on']
+  declare readonly on: SockClient<E>['on']
 
   constructor(private readonly client: SockClient<E>) {
     super()
-    this.on = client.on.bind(client) as SockClient<E>['on']
   }
 
   /** Forgets every address and leaves every channel. */
@@ -187,6 +189,11 @@ export class SockConnection<E extends EventMap = AnyEvents> extends AddressBook 
     this.clear()
     return this
   }
+}
+
+// On the prototype rather than a function bound per client.
+;(SockConnection.prototype as { on: unknown }).on = function (this: { client: SockClient }, ...args: unknown[]) {
+  return (this.client.on as (...a: unknown[]) => unknown)(...args)
 }
 
 export class SockClient<E extends EventMap = AnyEvents> {
@@ -198,9 +205,23 @@ export class SockClient<E extends EventMap = AnyEvents> {
   private readonly rest: { timeout: number; fetch?: typeof fetch }
   private readonly codec: Codec
   private readonly limits: AssemblyLimits
-  private readonly prefix = randomName(8)
+  private prefix: string | undefined
   private seq = 0
   private wake: (() => void) | undefined
+
+  /** What every channel of every client reports, passed on to its client: one object, no closures per client. */
+  private static readonly relay: ChannelSink = {
+    state(ch, conn, state, d) {
+      const info: LifecycleInfo = { channel: ch.name, address: String(conn.address), state, ...d }
+      const ev: LifecycleEvent = state === 'open' ? 'open' : state === 'connecting' ? 'connecting' : state === 'giveup' ? 'giveup' : 'close'
+      const self = ch.owner as SockClient
+      if (d.error) self.lifecycle('error', info)
+      self.lifecycle(ev, info)
+    },
+    frame: (ch, conn, f) => (ch.owner as SockClient).receive(ch, conn, f),
+    error: (ch, conn, error) => (ch.owner as SockClient).fail(ch, conn, error),
+    reconnect: (ch, conn, d) => (ch.owner as SockClient).lifecycle('reconnect', { channel: ch.name, address: String(conn.address), state: conn.state, ...d }),
+  }
 
   constructor(options: SockClientOptions = {}) {
     if (options === null || typeof options !== 'object') throw new ValidationError('options', 'SockClient options must be an object')
@@ -211,10 +232,11 @@ export class SockClient<E extends EventMap = AnyEvents> {
     if (typeof WS !== 'function') throw new ValidationError('options.WebSocket', 'no WebSocket in this runtime: pass options.WebSocket (in Node, the ws package)')
     const maxFrameBytes = positive(o.maxFrameBytes, 'options.maxFrameBytes', DEFAULT_MAX_FRAME_BYTES)
     if (maxFrameBytes < 64) throw new ValidationError('options.maxFrameBytes', `options.maxFrameBytes ${maxFrameBytes} is too small: a Sock frame needs at least 64 bytes`)
-    const r = { ...DEFAULT_RECONNECT, ...o.reconnect }
+    // Clients that keep the defaults share one object of each (a client's memory is mostly its socket's).
+    const r = o.reconnect ? { ...DEFAULT_RECONNECT, ...o.reconnect } : DEFAULT_RECONNECT
     for (const k of ['minDelay', 'maxDelay', 'factor', 'minUptime'] as const) positive(r[k], `options.reconnect.${k}`, 0)
     positive(r.maxRetries, 'options.reconnect.maxRetries', 0, true)
-    const q = { ...DEFAULT_QUEUE, ...o.queue }
+    const q = o.queue ? { ...DEFAULT_QUEUE, ...o.queue } : DEFAULT_QUEUE
     positive(q.maxCount, 'options.queue.maxCount', 0, true)
     positive(q.maxBytes, 'options.queue.maxBytes', 0, true)
     if (q.overflow !== 'reject' && q.overflow !== 'drop-oldest') throw new ValidationError('options.queue.overflow', `invalid options.queue.overflow ${String(q.overflow)}: use 'reject' or 'drop-oldest'`)
@@ -229,17 +251,20 @@ export class SockClient<E extends EventMap = AnyEvents> {
       reconnect: r,
       queue: q,
     }
-    this.rest = { timeout: positive(o.restTimeout, 'options.restTimeout', 5000) || 5000, fetch: o.fetch }
+    this.rest = o.restTimeout === undefined && !o.fetch ? DEFAULT_REST : { timeout: positive(o.restTimeout, 'options.restTimeout', 5000) || 5000, fetch: o.fetch }
     const codec = o.codec ?? json
     if (!codec || typeof codec.name !== 'string' || typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
       throw new ValidationError('options.codec', 'options.codec must be { name, encode, decode }, such as msgpack() from sock-client/msgpack')
     }
     this.codec = registerCodec(codec)
-    this.limits = {
-      maxMessageBytes: positive(o.maxMessageBytes, 'options.maxMessageBytes', 16 << 20) || 16 << 20,
-      maxPendingBytes: positive(o.maxPendingBytes, 'options.maxPendingBytes', 64 << 20) || 64 << 20,
-      timeout: positive(o.assemblyTimeout, 'options.assemblyTimeout', 30_000) || 30_000,
-    }
+    this.limits =
+      o.maxMessageBytes === undefined && o.maxPendingBytes === undefined && o.assemblyTimeout === undefined
+        ? DEFAULT_LIMITS
+        : {
+            maxMessageBytes: positive(o.maxMessageBytes, 'options.maxMessageBytes', DEFAULT_LIMITS.maxMessageBytes) || DEFAULT_LIMITS.maxMessageBytes,
+            maxPendingBytes: positive(o.maxPendingBytes, 'options.maxPendingBytes', DEFAULT_LIMITS.maxPendingBytes) || DEFAULT_LIMITS.maxPendingBytes,
+            timeout: positive(o.assemblyTimeout, 'options.assemblyTimeout', DEFAULT_LIMITS.timeout) || DEFAULT_LIMITS.timeout,
+          }
     this.connection = new SockConnection(this)
   }
 
@@ -270,17 +295,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
   private open(name: string): Channel {
     let ch = this.channels.get(name)
     if (ch) return ch
-    ch = new Channel(name, this.addresses(), this.connection.mode, this.conn, this.limits, {
-      state: (c, conn, state, d) => {
-        const info: LifecycleInfo = { channel: c.name, address: String(conn.address), state, ...d }
-        const ev: LifecycleEvent = state === 'open' ? 'open' : state === 'connecting' ? 'connecting' : state === 'giveup' ? 'giveup' : 'close'
-        if (d.error) this.lifecycle('error', info)
-        this.lifecycle(ev, info)
-      },
-      frame: (c, conn, f) => this.receive(c, conn, f),
-      error: (c, conn, error) => this.lifecycle('error', { channel: c.name, address: String(conn.address), state: conn.state, error }),
-      reconnect: (c, conn, d) => this.lifecycle('reconnect', { channel: c.name, address: String(conn.address), state: conn.state, ...d }),
-    })
+    ch = new Channel(name, this.addresses(), this.connection.mode, this.conn, this.limits, SockClient.relay, this)
     this.channels.set(name, ch)
     this.watch()
     return ch
@@ -571,7 +586,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
   }
 
   private nextId(): string {
-    return this.prefix + (++this.seq).toString(36)
+    return (this.prefix ??= randomName(8)) + (++this.seq).toString(36)
   }
 
   /** The instance id the server gave this client on `channel` (after `open`), or `undefined`. */
