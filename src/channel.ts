@@ -38,6 +38,7 @@ export class Channel implements ConnectionSink {
   private waiters: { resolve(): void; reject(e: SockError): void }[] | undefined
   // Created on first use: most channels never see a chunk, and only a channel on several servers dedupes.
   private seen: Set<string> | undefined
+  private keys: Map<string, string> | undefined
 
   constructor(
     readonly name: string,
@@ -72,6 +73,20 @@ export class Channel implements ConnectionSink {
 
   onReconnect(conn: Connection, detail: { attempt: number; delay: number; reason: string }): void {
     this.sink.reconnect(this, conn, detail)
+  }
+
+  /**
+   * The client's listener key of `event` on this channel (`channel\0event`; `''` for the catch-all), kept for the
+   * first 64 event names so the emitter looks up the same string every time instead of a new one per message.
+   */
+  key(event: string): string {
+    const keys = (this.keys ??= new Map())
+    let k = keys.get(event)
+    if (k === undefined) {
+      k = `${this.name}\0${event}`
+      if (keys.size < 64) keys.set(event, k)
+    }
+    return k
   }
 
   /** Reassembles chunked messages, keyed by message id (so several servers and senders never mix). */
@@ -125,7 +140,7 @@ export class Channel implements ConnectionSink {
    */
   send(text: string): Promise<SendReport> {
     const report: SendReport = { sent: [], queued: [], failed: [] }
-    const waits: Promise<[queuedFor: string, writtenTo: string]>[] = []
+    let waits: Promise<[queuedFor: string, writtenTo: string]>[] | undefined
     for (const c of this.connections) {
       const address = String(c.address)
       const r = c.offer(text)
@@ -135,11 +150,11 @@ export class Channel implements ConnectionSink {
         report.queued.push(address)
         const w = r.written.then((to): [string, string] => [address, to]) // failover may write it to the next address
         w.catch(() => {}) // unless awaited below, its fate is reported by the close or give-up that drops it
-        waits.push(w)
+        ;(waits ??= []).push(w)
       }
     }
     if (report.sent.length) return Promise.resolve(report)
-    if (!waits.length) return Promise.reject(report.failed[0]!.error)
+    if (!waits) return Promise.reject(report.failed[0]!.error)
     return Promise.any(waits).then(
       ([queuedFor, writtenTo]) => {
         report.queued.splice(report.queued.indexOf(queuedFor), 1)

@@ -354,7 +354,8 @@ export class SockClient<E extends EventMap = AnyEvents> {
       data = f.data
     }
     const message: SockMessage = { channel: ch.name, event, type: f.type, data, from: f.from, address: String(conn.address) }
-    this.emit(ch.name, event, data, message)
+    this.emitter.emit(ch.key(event), data, message)
+    this.emitter.emit(ch.key(''), event, message)
   }
 
   /**
@@ -434,11 +435,11 @@ export class SockClient<E extends EventMap = AnyEvents> {
    * while the channel is not open; rejects with the reason otherwise.
    */
   signal<C extends Channels<E>, K extends Events<E, C>>(channel: C, event: K, data: Payload<E, C, K>): Promise<SendReport> {
-    this.checkWire(channel)
+    if (!this.channels.has(channel)) this.checkWire(channel) // a joined channel's name was checked when it opened
     if (typeof event !== 'string' || event === '') throw new ValidationError('event', `invalid event ${String(event)}: an event name is a non-empty string`)
     const max = this.conn.maxFrameBytes
     const plain = event === 'message' && typeof data === 'string' ? tryFrame(TYPE_TEXT, data, max) : undefined
-    if (plain !== undefined) return this.deliver(channel, () => plain)
+    if (plain !== undefined) return this.deliver(channel, plain)
     this.checkSetup()
     const id = this.nextId()
     let text: string
@@ -456,7 +457,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
     const total = text.length
     const single = tryFrame(TYPE_EVENT, text, max)
     if (single !== undefined) {
-      const sent = this.deliver(channel, () => single)
+      const sent = this.deliver(channel, single)
       if (!onProgress) return sent // no extra promise per event when nobody follows progress
       return sent.then((r) => {
         onProgress(total, total)
@@ -497,7 +498,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
       const base64 = toBase64(b)
       const small = tryFrame(TYPE_FILE, `${name}:${base64}`, this.conn.maxFrameBytes)
       if (small !== undefined) {
-        return this.deliver(channel, () => small).then((r) => {
+        return this.deliver(channel, small).then((r) => {
           options.onProgress?.(b.length, b.length)
           return r
         })
@@ -569,20 +570,25 @@ export class SockClient<E extends EventMap = AnyEvents> {
     this.checkWire(channel)
     if (!Number.isSafeInteger(type)) throw new ValidationError('type', `invalid type ${String(type)}: a Sock frame type is an integer (1 text, 2 file, > 2 for applications)`)
     if (typeof data !== 'string') throw new ValidationError('data', `invalid data of type ${data === null ? 'null' : typeof data}: a raw Sock frame carries a string; use signal() for other payloads`)
-    return this.deliver(channel, () => encodeFrame(type, data, this.conn.maxFrameBytes))
-  }
-
-  /** Encodes and sends; an encoding failure (frame too large) is a rejected outcome, not a throw. */
-  private deliver(channel: string, encode: () => string): Promise<SendReport> {
     this.checkSetup()
     let text: string
     try {
-      text = encode()
+      text = encodeFrame(type, data, this.conn.maxFrameBytes)
     } catch (e) {
-      return Promise.reject(e)
+      return Promise.reject(e) // too large: an outcome, not a throw
     }
-    this.wanted.add(channel)
-    return this.open(channel).send(text)
+    return this.deliver(channel, text)
+  }
+
+  /** Sends an encoded frame on `channel`, joining it. */
+  private deliver(channel: string, text: string): Promise<SendReport> {
+    let ch = this.channels.get(channel)
+    if (!ch) {
+      this.checkSetup()
+      this.wanted.add(channel)
+      ch = this.open(channel)
+    }
+    return ch.send(text)
   }
 
   private nextId(): string {

@@ -19,7 +19,7 @@ export interface Envelope {
 }
 
 export function encodeEnvelope(id: string, event: string, data: unknown, codec: Codec = json): string {
-  const head = `{"i":${JSON.stringify(id)},"e":${JSON.stringify(event)}`
+  const head = `{"i":"${id}","e":${JSON.stringify(event)}` // ids are letters and digits: nothing to escape
   if (codec === json) {
     const d = JSON.stringify(data)
     return d === undefined ? `${head}}` : `${head},"d":${d}}`
