@@ -16,13 +16,13 @@ const dist = (f: string) => resolve(root, 'dist', f)
 const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8'))
 
 /**
- * Issue 6 sets a 5 KiB target for the core script-tag bundle, minified and gzipped. It is not met: the two
- * dependencies the product mandates (reconnecting-websocket, eventemitter3) take 3.5 KiB of it, and the features
- * of issues 2-5 (chunking, files, failover, REST, typed errors) the rest many times over (see README, "Browser").
- * Until that is decided, this ceiling keeps the bundle from growing: today's size plus about 5 %.
+ * Issue 6 sets a 5 KiB target for the core script-tag bundle, minified and gzipped. It is not met: the features of
+ * issues 2-5 (reconnect policy and liveness, the bounded queue, failover, chunking, files, REST, typed errors that
+ * name the fix) take about 12.5 KiB on their own, eventemitter3 1 KiB (see README, "Browser"). Until that is
+ * decided, this ceiling keeps the bundle from growing: today's size plus about 5 %.
  */
 const CORE_TARGET = 5 * 1024
-const CORE_CEILING = 17 * 1024
+const CORE_CEILING = 14.2 * 1024
 
 const CORE = 'sock-client.umd.min.js'
 const MSGPACK = 'sock-client.msgpack.umd.min.js'
