@@ -3,6 +3,7 @@
 // answers who-am-I and drops what is sent; reconnecting-websocket alone (with JSON.parse / a plain frame) on the
 // same fake is the baseline. For checking a hot-path edit (encodeFrame/decodeFrame, Connection.send/onMessage,
 // SockClient.receive/emit) in seconds: `npm run build && node bench/hotpath.mjs`. Best of 5 runs, ns per message.
+import { EventEmitter } from 'node:events'
 import RWSImport from 'reconnecting-websocket'
 import { SockClient } from '../dist/index.js'
 
@@ -37,9 +38,36 @@ class FakeSocket extends EventTarget {
   }
 }
 
+/** The same fake with ws's Node API (EventEmitter `on`, Buffer payloads), which sock-client uses when it finds it. */
+class FakeNodeSocket extends EventEmitter {
+  constructor(url) {
+    super()
+    this.url = url
+    this.readyState = 0
+    sockets.push(this)
+    setTimeout(() => {
+      this.readyState = 1
+      this.emit('open')
+    }, 1)
+  }
+  send(text) {
+    if (text.startsWith('{"type":0')) setTimeout(() => this.deliver('{"type":0,"data":"me","from":"me"}'), 1)
+  }
+  deliver(data) {
+    this.emit('message', typeof data === 'string' ? Buffer.from(data) : data, false)
+  }
+  ping() {}
+  terminate() {}
+  close() {
+    this.readyState = 3
+  }
+}
+
 const text = '0000000a' + 'x'.repeat(56) // 64 bytes, as in bench/run.mjs
 const plainIn = `{"type":1,"data":${JSON.stringify(text)},"from":"abcdefghijkl"}`
 const eventIn = `{"type":7,"data":${JSON.stringify(JSON.stringify({ i: 'abcdefgh1', e: 'evt', d: { t: text } }))},"from":"abcdefghijkl"}`
+const plainBuf = Buffer.from(plainIn) // ws hands its listener a Buffer
+const eventBuf = Buffer.from(eventIn)
 const BATCH = 50_000
 const BATCHES = 6
 
@@ -65,6 +93,13 @@ client.on('bench', 'evt', () => got++)
 await client.join('bench')
 const sockSocket = sockets.at(-1)
 
+const nodeClient = new SockClient({ WebSocket: FakeNodeSocket })
+nodeClient.setup('127.0.0.1:1')
+nodeClient.on('bench', 'message', () => got++)
+nodeClient.on('bench', 'evt', () => got++)
+await nodeClient.join('bench')
+const nodeSocket = sockets.at(-1)
+
 const rws = new RWS('ws://127.0.0.1:1/channel/bench', [], { WebSocket: FakeSocket })
 await new Promise((resolve) => rws.addEventListener('open', resolve, { once: true }))
 rws.addEventListener('message', (e) => {
@@ -80,9 +115,12 @@ const rows = [
   ['receive: reconnecting-websocket + JSON.parse', () => rwsSocket.deliver(plainIn)],
   ["receive: sock-client 'message'", () => sockSocket.deliver(plainIn)],
   ["receive: sock-client 'evt'", () => sockSocket.deliver(eventIn)],
+  ["receive: sock-client 'message', Node ws API", () => nodeSocket.deliver(plainBuf)],
+  ["receive: sock-client 'evt', Node ws API", () => nodeSocket.deliver(eventBuf)],
 ]
 for (const [name, fn] of rows) console.log(`${name.padEnd(50)} ${(await measure(fn)).toFixed(0).padStart(6)} ns`)
 client.close()
+nodeClient.close()
 rws.close()
 if (!got) throw new Error('no message was delivered: the fake socket no longer fits')
 process.exit(0)

@@ -3,7 +3,7 @@
 //
 //   --quick            2 repetitions and a tenth of the messages (a smoke run; the figures are not for reading)
 //   --reps N           repetitions of each measurement (default 5)
-//   --only a,b         scenarios: throughput, fanout, latency, cpu, memory, reconnect, bundle
+//   --only a,b         scenarios: throughput, fanout, latency, cpu, memory, reconnect, bundle, redis
 //   --clients a,b      clients: ws, sock-message, sock-event, rws, partysocket, socket.io
 //   --out FILE         the JSON results file (default bench/results/<date>.json, and bench/results/latest.json)
 //   --no-write         write no JSON file
@@ -14,6 +14,7 @@
 // Every measurement runs against a fresh server process on 127.0.0.1 (the embedded Sock server from dist/, or a
 // socket.io server relaying the same payloads) and a fresh client process; repetitions interleave the clients.
 // Every wait has a deadline and every child process is killed, so the run cannot hang.
+import { spawnSync } from 'node:child_process'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -80,7 +81,10 @@ const SCENARIOS = [
   { id: 'bundle', same: true, once: true, metrics: [{ key: 'gzip', label: 'browser bundle, min+gzip (KiB)', unit: 'size', better: 'lower' }] },
 ]
 
-const onlyScenarios = value('--only')?.split(',') ?? SCENARIOS.map((s) => s.id)
+// `redis` is bench/redis-fanout.mjs (two nodes sharing a Redis against one node), run after the table.
+const onlyList = value('--only')?.split(',')
+const withRedis = !onlyList || onlyList.includes('redis')
+const onlyScenarios = onlyList?.filter((s) => s !== 'redis') ?? SCENARIOS.map((s) => s.id)
 const onlyClients = value('--clients')?.split(',') ?? CLIENTS.map((c) => c.id)
 for (const s of onlyScenarios) if (!SCENARIOS.some((x) => x.id === s)) throw new Error(`unknown scenario ${s}`)
 for (const c of onlyClients) if (!CLIENTS.some((x) => x.id === c)) throw new Error(`unknown client ${c}`)
@@ -368,4 +372,9 @@ if (flag('--readme')) {
 }
 
 await killAll()
+if (withRedis) {
+  // Its own process and its own table; it needs redis-server on PATH.
+  const r = spawnSync(process.execPath, [here('redis-fanout.mjs'), String(Math.round(2000 * scale)), String(reps)], { stdio: 'inherit', timeout: 300_000 })
+  if (r.status !== 0) log(`bench/redis-fanout.mjs failed (${r.error?.message ?? `exit ${r.status}`})\n`)
+}
 process.exit(Object.values(results).some((s) => Object.values(s).some((r) => r.errors?.length || !r.runs.length)) ? 1 : 0)

@@ -4,7 +4,7 @@
  */
 import type { Address, Mode } from './address'
 import { Assembler, type AssemblyLimits } from './chunks'
-import { Connection, type ConnectionOptions, type ConnectionSink, type ConnectionState } from './connection'
+import { Connection, SENT, type ConnectionOptions, type ConnectionSink, type ConnectionState } from './connection'
 import { ConnectionError, type SockError } from './errors'
 import type { Frame } from './protocol'
 
@@ -39,6 +39,7 @@ export class Channel implements ConnectionSink {
   // Created on first use: most channels never see a chunk, and only a channel on several servers dedupes.
   private seen: Set<string> | undefined
   private keys: Map<string, string> | undefined
+  private any: string | undefined
 
   constructor(
     readonly name: string,
@@ -76,9 +77,13 @@ export class Channel implements ConnectionSink {
   }
 
   /**
-   * The client's listener key of `event` on this channel (`channel\0event`; `''` for the catch-all), kept for the
+   * The client's listener keys on this channel: `channel\0` for the catch-all and `channel\0event`, the latter kept for the
    * first 64 event names so the emitter looks up the same string every time instead of a new one per message.
    */
+  get anyKey(): string {
+    return (this.any ??= `${this.name}\0`)
+  }
+
   key(event: string): string {
     const keys = (this.keys ??= new Map())
     let k = keys.get(event)
@@ -139,11 +144,17 @@ export class Channel implements ConnectionSink {
    * connection wrote it, with the outcome per address; rejects when none can (the first reason).
    */
   send(text: string): Promise<SendReport> {
+    const conns = this.connections
+    const first = conns[0]!.offer(text)
+    if (first === SENT && conns.length === 1) {
+      return Promise.resolve({ sent: [String(conns[0]!.address)], queued: [], failed: [] }) // the common case
+    }
     const report: SendReport = { sent: [], queued: [], failed: [] }
     let waits: Promise<[queuedFor: string, writtenTo: string]>[] | undefined
-    for (const c of this.connections) {
+    for (let i = 0; i < conns.length; i++) {
+      const c = conns[i]!
       const address = String(c.address)
-      const r = c.offer(text)
+      const r = i === 0 ? first : c.offer(text)
       if (r.status === 'sent') report.sent.push(address)
       else if (r.status === 'failed') report.failed.push({ address, error: r.error })
       else {

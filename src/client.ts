@@ -13,7 +13,7 @@ import { json, registerCodec, type Codec } from './codec'
 import { DEFAULT_QUEUE, type Connection, type ConnectionOptions, type ConnectionState, type QueueOptions, type WebSocketLike } from './connection'
 import { decodeEnvelope, encodeEnvelope, randomName, TYPE_CHUNK, TYPE_EVENT } from './envelope'
 import { ConnectionError, FrameTooLargeError, ProtocolError, ValidationError, type SockError } from './errors'
-import { checkChannel, checkId, checkToken, DEFAULT_MAX_FRAME_BYTES, encodeFrame, TYPE_FILE, TYPE_TEXT, type Frame } from './protocol'
+import { checkChannel, checkId, checkToken, DEFAULT_MAX_FRAME_BYTES, encodeFrame, fitFrame, TYPE_FILE, TYPE_TEXT, type Frame } from './protocol'
 import { getInstance, listInstances, mergeAll, type Instance } from './rest'
 
 /** A file as event `file` delivers it. */
@@ -127,12 +127,8 @@ type Listener = (...args: any[]) => void
 
 /** Encodes a frame, or `undefined` when it exceeds the limit (the caller then chunks it). */
 function tryFrame(type: number, data: string, max: number): string | undefined {
-  try {
-    return encodeFrame(type, data, max)
-  } catch (e) {
-    if (e instanceof FrameTooLargeError) return undefined
-    throw e
-  }
+  const text = fitFrame(type, data, max)
+  return typeof text === 'string' ? text : undefined
 }
 
 function positive(v: unknown, name: string, fallback: number, allowInfinity = false): number {
@@ -355,7 +351,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
     }
     const message: SockMessage = { channel: ch.name, event, type: f.type, data, from: f.from, address: String(conn.address) }
     this.emitter.emit(ch.key(event), data, message)
-    this.emitter.emit(ch.key(''), event, message)
+    this.emitter.emit(ch.anyKey, event, message)
   }
 
   /**
@@ -435,11 +431,12 @@ export class SockClient<E extends EventMap = AnyEvents> {
    * while the channel is not open; rejects with the reason otherwise.
    */
   signal<C extends Channels<E>, K extends Events<E, C>>(channel: C, event: K, data: Payload<E, C, K>): Promise<SendReport> {
-    if (!this.channels.has(channel)) this.checkWire(channel) // a joined channel's name was checked when it opened
+    const ch = this.channels.get(channel)
+    if (!ch) this.checkWire(channel) // a joined channel's name was checked when it opened
     if (typeof event !== 'string' || event === '') throw new ValidationError('event', `invalid event ${String(event)}: an event name is a non-empty string`)
     const max = this.conn.maxFrameBytes
     const plain = event === 'message' && typeof data === 'string' ? tryFrame(TYPE_TEXT, data, max) : undefined
-    if (plain !== undefined) return this.deliver(channel, plain)
+    if (plain !== undefined) return ch ? ch.send(plain) : this.deliver(channel, plain)
     this.checkSetup()
     const id = this.nextId()
     let text: string

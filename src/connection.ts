@@ -56,7 +56,8 @@ interface Pending {
 export type Offer = { status: 'sent' } | { status: 'queued'; written: Promise<string> } | { status: 'failed'; error: SockError }
 
 const RESOLVED = Promise.resolve()
-const SENT: Offer = { status: 'sent' }
+/** The one `offer()` result for a frame written at once. */
+export const SENT: Offer = { status: 'sent' }
 const noop = () => {}
 
 /** The socket's link back to its connection; cleared when the socket is replaced or dropped. */

@@ -87,11 +87,18 @@ export function utf8Length(s: string): number {
 export function encodeFrame(type: number, data: string, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): string {
   if (!Number.isSafeInteger(type)) throw new ValidationError('type', `invalid type ${String(type)}: a Sock frame type is an integer (1 text, 2 file, > 2 for applications)`)
   if (typeof data !== 'string') throw new ValidationError('data', `invalid data of type ${data === null ? 'null' : typeof data}: a raw Sock frame carries a string; use signal() for other payloads`)
+  const text = fitFrame(type, data, maxFrameBytes)
+  if (typeof text === 'number') throw new FrameTooLargeError(text, maxFrameBytes)
+  return text
+}
+
+/** The frame of a valid type and string data, or its size in UTF-8 bytes when that exceeds `maxFrameBytes`. */
+export function fitFrame(type: number, data: string, maxFrameBytes: number): string | number {
   const text = `{"type":${type},"data":${JSON.stringify(data)}}`
   // Fast path: a string of n UTF-16 units is at most 3n UTF-8 bytes.
   if (text.length * 3 > maxFrameBytes) {
     const bytes = utf8Length(text)
-    if (bytes > maxFrameBytes) throw new FrameTooLargeError(bytes, maxFrameBytes)
+    if (bytes > maxFrameBytes) return bytes
   }
   return text
 }
@@ -147,5 +154,9 @@ export function decodeFrame(raw: unknown): Decoded {
   if (!Number.isSafeInteger(type)) return fail('received a frame whose type is not an integer')
   if (o.data !== undefined && typeof o.data !== 'string') return fail('received a frame whose data is not a string')
   if (o.from !== undefined && typeof o.from !== 'string') return fail('received a frame whose from is not a string')
-  return { frame: { type: type as number, data: (o.data as string) ?? '', from: (o.from as string) ?? '' } }
+  // The parsed object is the frame (no copy per message); only missing fields are filled in.
+  o.type = type
+  o.data ??= ''
+  o.from ??= ''
+  return { frame: o as unknown as Frame }
 }
