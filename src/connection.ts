@@ -101,6 +101,9 @@ function domEvent(this: Socket, e: Event): void {
 function wake(c: Connection): void {
   c.wake()
 }
+function terminate(ws: NodeSocket): void {
+  ws.terminate()
+}
 
 export class Connection {
   state: ConnectionState = 'connecting'
@@ -153,28 +156,34 @@ export class Connection {
   private connect(): void {
     this.waiting = false
     this.state = 'connecting'
-    this.sink.onState(this, 'connecting', {})
-    if (this.state !== 'connecting') return // a listener closed it
-    let ws: Socket
+    // The socket is under way before anyone hears of it, so a listener that throws cannot strand the connection.
+    let ws: Socket | undefined
+    let error: string | undefined
     try {
       ws = new this.o.WebSocket(this.url())
     } catch (e) {
-      this.failed((e as Error).message)
-      return this.lost(1006, '')
+      error = (e as Error).message // a URL the runtime refuses: retried like a network error
     }
-    ws[OWNER] = this
-    this.raw = ws
-    if (isNode(ws)) {
-      ws.on('open', nodeOpen)
-      ws.on('message', nodeMessage)
-      ws.on('close', nodeClose)
-      ws.on('error', nodeError)
-      ws.on('pong', nodePong)
-    } else {
-      ws.binaryType = 'arraybuffer'
-      for (const t of DOM_EVENTS) ws.addEventListener(t, domEvent)
+    if (ws) {
+      ws[OWNER] = this
+      this.raw = ws
+      if (isNode(ws)) {
+        ws.on('open', nodeOpen)
+        ws.on('message', nodeMessage)
+        ws.on('close', nodeClose)
+        ws.on('error', nodeError)
+        ws.on('pong', nodePong)
+      } else {
+        ws.binaryType = 'arraybuffer'
+        for (const t of DOM_EVENTS) ws.addEventListener(t, domEvent)
+      }
+      this.arm(this.o.connectTimeout)
     }
-    this.arm(this.o.connectTimeout)
+    this.sink.onState(this, 'connecting', {})
+    if (error !== undefined && this.state === 'connecting' && !this.raw) {
+      this.failed(error)
+      this.lost(1006, '')
+    }
   }
 
   private arm(delay: number): void {
@@ -196,23 +205,30 @@ export class Connection {
   /** The timer fired: connect timeout, end of the backoff wait, or a keep-alive or probe deadline. */
   wake(): void {
     if (this.waiting) return this.connect()
-    if (!this.raw || this.state === 'closed' || this.state === 'giveup') return
+    const raw = this.raw
+    if (!raw || this.state === 'closed' || this.state === 'giveup') return
     const now = Date.now()
     if (!this.openedAt) {
-      this.failed(`no answer within connectTimeout (${this.o.connectTimeout} ms)`)
-      return this.drop(this.failure!)
+      const why = `no answer within connectTimeout (${this.o.connectTimeout} ms)`
+      this.failed(why)
+      if (this.raw === raw) this.drop(why) // unless a listener already closed or replaced it
+      return
     }
+    // The wall clock can step back (NTP, a restored VM): times recorded in its future are pulled back to now.
+    if (this.nextPingAt > now + this.o.pingInterval) this.nextPingAt = now
+    if (this.probeSentAt > now) this.probeSentAt = now
+    if (this.pingSentAt > now) this.pingSentAt = now
     // Deadlines come from the clock, not from timer cadence (background tabs throttle timers).
     const late = (t: number) => t && now - t >= this.o.probeTimeout
     if (late(this.probeSentAt) || late(this.pingSentAt)) {
       const what = late(this.probeSentAt) ? 'the who-am-I probe' : 'a WebSocket ping'
       this.sink.onError(this, new ConnectionError('ERR_TIMEOUT', `no reply from ${this.address} to ${what} within ${this.o.probeTimeout} ms: reconnecting`))
-      return this.drop('liveness probe timed out')
+      if (this.raw === raw) this.drop('liveness probe timed out')
+      return
     }
     if (now >= this.nextPingAt) {
       this.nextPingAt = now + this.o.pingInterval
       this.write(encodeFrame(TYPE_PING, ''))
-      const raw = this.raw
       if (isNode(raw) && !this.pingSentAt) {
         this.pingSentAt = now
         raw.ping()
@@ -228,7 +244,7 @@ export class Connection {
     const t = this.o.probeTimeout
     if (this.probeSentAt) at = Math.min(at, this.probeSentAt + t)
     if (this.pingSentAt) at = Math.min(at, this.pingSentAt + t)
-    this.arm(at - now)
+    this.arm(Math.min(at - now, this.o.pingInterval)) // never longer than an interval, whatever the clock did
   }
 
   private probe(now: number): void {
@@ -288,8 +304,9 @@ export class Connection {
   /** Abandons the socket as dead (it may never report its close) and lets the retry policy reconnect. */
   private drop(reason: string): void {
     const raw = this.detach()
+    if (!raw) return // already gone: its loss is handled
     this.failure = reason
-    if (raw) isNode(raw) ? raw.terminate() : raw.close()
+    isNode(raw) ? raw.terminate() : raw.close()
     this.lost(1006, '')
   }
 
@@ -311,19 +328,29 @@ export class Connection {
       const error = new ConnectionError('ERR_REJECTED', `${this.address} rejected channel '${this.channel}': ${reason || 'policy violation'} (close 1008)`, 1008)
       return this.shutdown('closed', error, { code, reason })
     }
-    if (code === 1009) {
-      this.sink.onError(this, new ConnectionError('ERR_FRAME_TOO_LARGE', `${this.address} closed the connection because a frame exceeded its read limit (close 1009): set maxFrameBytes to the server's -limit`, 1009))
-    }
     this.lastReason = this.failure ?? `closed with ${code}${reason ? ` (${reason})` : ''}`
     this.failure = undefined
-    this.setState('reconnecting', { code, reason })
-    if (this.state !== 'reconnecting') return // a listener closed it
+    // The next attempt is armed before anyone hears of the loss, so a listener that throws, closes or reconnects
+    // can neither strand the connection nor schedule a second attempt, and what it sends is queued.
+    this.state = 'reconnecting'
     const attempt = ++this.retries
-    if (attempt > this.o.reconnect.maxRetries) return this.giveUp()
-    if (this.addresses.length > 1) this.index = (this.index + 1) % this.addresses.length
-    const delay = backoffDelay(attempt, this.o.reconnect, this.o.random)
-    this.waiting = true
-    this.arm(delay)
+    const giveUp = attempt > this.o.reconnect.maxRetries
+    const delay = giveUp ? 0 : backoffDelay(attempt, this.o.reconnect, this.o.random)
+    if (!giveUp) {
+      this.waiting = true
+      this.arm(delay)
+    }
+    try {
+      if (code === 1009) {
+        this.sink.onError(this, new ConnectionError('ERR_FRAME_TOO_LARGE', `${this.address} closed the connection because a frame exceeded its read limit (close 1009): set maxFrameBytes to the server's -limit`, 1009))
+      }
+      if (this.state === 'reconnecting') this.sink.onState(this, 'reconnecting', { code, reason })
+    } finally {
+      // Failover: the next attempt goes to the next address (the close above still named the lost one).
+      if (this.waiting && this.addresses.length > 1) this.index = (this.index + 1) % this.addresses.length
+    }
+    if (this.state !== 'reconnecting') return
+    if (giveUp) return this.giveUp()
     this.sink.onReconnect(this, { attempt, delay, reason: this.lastReason })
   }
 
@@ -334,7 +361,15 @@ export class Connection {
 
   private shutdown(state: 'closed' | 'giveup', error: SockError | undefined, detail: { code?: number; reason?: string }): void {
     this.stopTimers()
-    this.detach()?.close(1000)
+    this.openedAt = 0
+    this.id = this.failure = undefined
+    const raw = this.detach()
+    if (raw) {
+      raw.close(1000)
+      // ws waits up to 30 s for the peer's close frame and keeps Node running meanwhile: a peer that stopped
+      // reading gets one second.
+      if (isNode(raw)) (setTimeout(terminate, 1000, raw) as { unref?: () => void }).unref?.()
+    }
     this.rejectQueue(error ?? new ConnectionError('ERR_CLOSED', `channel '${this.channel}' was closed before the frame could be sent`))
     this.setState(state, { ...detail, error })
   }
@@ -360,8 +395,9 @@ export class Connection {
    */
   offer(text: string): Offer {
     // A socket already closing (its close event not yet here) takes nothing: the frame waits for the next one.
-    if (this.state === 'open' && this.raw!.readyState === 1) {
-      this.raw!.send(text)
+    const raw = this.raw
+    if (this.state === 'open' && raw?.readyState === 1) {
+      raw.send(text)
       return SENT
     }
     if (this.state === 'closed' || this.state === 'giveup') {

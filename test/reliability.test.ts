@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { createServer, type Server } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws'
@@ -351,5 +352,142 @@ describe('secrets and input', () => {
     p.send({ type: 2, data: 'nocolon' })
     await waitFor(() => errors.length === 3)
     expect(errors.every(isSockError)).toBe(true)
+  })
+})
+
+/** Runs an ES module in a fresh Node process; resolves with its exit code (null if killed at `timeout`) and output. */
+function runScript(script: string, timeout = 8000): Promise<{ code: number | null; out: string; ms: number }> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (d) => (out += d))
+  child.stderr.on('data', (d) => (out += d))
+  const started = Date.now()
+  return new Promise((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), timeout)
+    child.on('exit', (code) => {
+      clearTimeout(t)
+      resolve({ code, out, ms: Date.now() - started })
+    })
+  })
+}
+
+const DIST = JSON.stringify(new URL('../dist/index.js', import.meta.url).href)
+
+describe('listeners that act on the connection', () => {
+  it('close() from the close-1009 error listener closes for good: no orphan reconnects behind it', async () => {
+    const s = await startServer({ limit: 200 })
+    const c = client({ id: 'big', maxFrameBytes: 4096, reconnect: { minDelay: 20, maxDelay: 20 } })
+    const rec = record(c)
+    c.on('socket', 'error', (i) => i.error?.code === 'ERR_FRAME_TOO_LARGE' && c.close())
+    c.setup(s.address)
+    await c.join('chat')
+    void c.signal('chat', 'message', 'x'.repeat(1000)).catch(() => {})
+    await waitFor(() => rec.some(([e]) => e === 'error'), 3000, 'the 1009 error')
+    await sleep(300) // several retry delays
+    expect(rec.filter(([e]) => e === 'connecting')).toHaveLength(1)
+    expect(rec.filter(([e]) => e === 'reconnect')).toHaveLength(0)
+    expect(s.instances('chat')).toEqual([])
+  })
+
+  it('a send from the close-1009 error listener is queued and delivered after the reconnect, not thrown', async () => {
+    const s = await startServer({ limit: 200 })
+    const peer = client({ id: 'peer' })
+    const got: string[] = []
+    peer.on('chat', 'message', (d) => got.push(d))
+    peer.setup(s.address)
+    const c = client({ id: 'big', maxFrameBytes: 4096 })
+    let retry: Promise<unknown> | undefined
+    c.on('socket', 'error', (i) => {
+      if (i.error?.code === 'ERR_FRAME_TOO_LARGE') retry ??= c.signal('chat', 'message', 'smaller')
+    })
+    c.setup(s.address)
+    await Promise.all([peer.join('chat'), c.join('chat')])
+    void c.signal('chat', 'message', 'x'.repeat(1000)).catch(() => {})
+    await waitFor(() => retry, 3000, 'the 1009 error')
+    await expect(retry).resolves.toMatchObject({ sent: [s.address] })
+    await waitFor(() => got.length === 1, 3000, 'the smaller message')
+    expect(got).toEqual(['smaller'])
+  })
+
+  it('reconnect() from the liveness error listener schedules one attempt, not two', async () => {
+    let answered = 0
+    const { address } = await hostile((ws) => {
+      ws.on('message', (d) => {
+        // every connection answers its first who-am-I only, then goes deaf
+        if ((JSON.parse(d.toString()).type ?? 0) === 0 && answered++ === 0) ws.send(JSON.stringify({ type: 0, data: 'z', from: 'z' }))
+      })
+    })
+    const c = client({ pingInterval: 60, probeTimeout: 80, reconnect: { minDelay: 2000, maxDelay: 2000 } })
+    const rec = record(c, 'error', 'reconnect')
+    c.on('socket', 'error', (i) => i.error?.code === 'ERR_TIMEOUT' && c.reconnect())
+    c.setup(address)
+    await c.join('chat')
+    await waitFor(() => rec.some(([e]) => e === 'reconnect'), 3000, 'the liveness failure')
+    await sleep(100)
+    expect(rec.filter(([e]) => e === 'reconnect').map(([, i]) => i.attempt)).toEqual([1])
+  })
+
+  it('keeps pinging when the wall clock steps back an hour', async () => {
+    let pings = 0
+    const { address } = await hostile((ws) => {
+      whoami(ws)
+      ws.on('message', (d) => JSON.parse(d.toString()).type === -1 && pings++)
+    })
+    const c = client({ pingInterval: 50, probeTimeout: 1000 })
+    c.setup(address)
+    await c.join('chat')
+    const now = Date.now
+    const back = now() - 3_600_000
+    const start = now()
+    Date.now = () => back + (now() - start)
+    try {
+      pings = 0
+      await sleep(500)
+    } finally {
+      Date.now = now
+    }
+    expect(pings).toBeGreaterThanOrEqual(3)
+    expect(c.stateOf('chat')).toBe('open')
+  })
+
+  it('a close listener that throws does not strand the channel: it still reconnects', async () => {
+    let connections = 0
+    const { address } = await hostile((ws) => {
+      whoami(ws)
+      if (++connections === 1) setTimeout(() => ws.close(1001), 100)
+    })
+    const { code, out } = await runScript(`
+      import { SockClient } from ${DIST}
+      process.on('uncaughtException', (e) => console.log('reported:', e.message)) // what a browser does with it
+      const c = new SockClient({ reconnect: { minDelay: 10, maxDelay: 10 } })
+      c.setup(${JSON.stringify(address)})
+      let thrown = false
+      c.on('socket', 'close', () => { if (!thrown) { thrown = true; throw new Error('bug in a close listener') } })
+      await c.join('chat')
+      c.on('socket', 'open', () => { console.log('reopened'); c.close() })
+    `)
+    expect(out).toContain('reported: bug in a close listener')
+    expect(out).toContain('reopened')
+    expect(code).toBe(0)
+    expect(connections).toBe(2)
+  })
+
+  it('close() lets Node exit within about a second even when the peer stopped reading', async () => {
+    const { address } = await hostile((ws) => {
+      whoami(ws)
+      setTimeout(() => (ws as unknown as { _socket: import('node:net').Socket })._socket.pause(), 50)
+    })
+    const { code, out, ms } = await runScript(`
+      import { SockClient } from ${DIST}
+      const c = new SockClient()
+      c.setup(${JSON.stringify(address)})
+      await c.join('chat')
+      await new Promise((r) => setTimeout(r, 150))
+      c.close()
+      console.log('closed')
+    `)
+    expect(out).toContain('closed')
+    expect(code).toBe(0)
+    expect(ms, 'ws waits 30 s for a close frame unless the socket is terminated').toBeLessThan(5000)
   })
 })
