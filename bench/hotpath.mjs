@@ -86,19 +86,17 @@ async function measure(fn) {
 }
 
 let got = 0
-const client = new SockClient({ WebSocket: FakeSocket })
-client.setup('127.0.0.1:1')
-client.on('bench', 'message', () => got++)
-client.on('bench', 'evt', () => got++)
-await client.join('bench')
-const sockSocket = sockets.at(-1)
-
-const nodeClient = new SockClient({ WebSocket: FakeNodeSocket })
-nodeClient.setup('127.0.0.1:1')
-nodeClient.on('bench', 'message', () => got++)
-nodeClient.on('bench', 'evt', () => got++)
-await nodeClient.join('bench')
-const nodeSocket = sockets.at(-1)
+/** A joined sock-client on fake socket `Fake`, and that socket. */
+async function sockOn(Fake) {
+  const client = new SockClient({ WebSocket: Fake })
+  client.setup('127.0.0.1:1')
+  client.on('bench', 'message', () => got++)
+  client.on('bench', 'evt', () => got++)
+  await client.join('bench')
+  return [client, sockets.at(-1)]
+}
+const [client, sockSocket] = await sockOn(FakeSocket)
+const [nodeClient, nodeSocket] = await sockOn(FakeNodeSocket)
 
 const rws = new RWS('ws://127.0.0.1:1/channel/bench', [], { WebSocket: FakeSocket })
 await new Promise((resolve) => rws.addEventListener('open', resolve, { once: true }))

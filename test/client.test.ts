@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConnectionError, SockClient, ValidationError, type LifecycleInfo, type SockMessage } from '../src'
 import { createSockServer } from '../src/server'
-import { client, closeAll, rawPeer, sleep, startServer, waitFor } from './helpers'
+import { client, closeAll, DIST, rawPeer, runScript, sleep, startServer, waitFor } from './helpers'
 
 
 afterEach(async () => {
@@ -270,8 +269,8 @@ describe('SockClient on one address', () => {
 
   it('close() leaves no timer or socket behind: a Node script ends by itself', async () => {
     const s = await startServer()
-    const script = `
-      import { SockClient } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)}
+    const { code, out, ms } = await runScript(`
+      import { SockClient } from ${DIST}
       const c = new SockClient({ id: 'x', pingInterval: 50 })
       c.setup(${JSON.stringify(s.address)})
       c.on('chat', 'message', () => {})
@@ -279,23 +278,8 @@ describe('SockClient on one address', () => {
       await c.signal('chat', 'message', 'bye')
       c.close()
       console.log('closed')
-    `
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout.on('data', (d) => (out += d))
-    child.stderr.on('data', (d) => (out += d))
-    const started = Date.now()
-    const code = await new Promise<number | null>((resolve) => {
-      const t = setTimeout(() => {
-        child.kill('SIGKILL')
-        resolve(null)
-      }, 8000)
-      child.on('exit', (c) => {
-        clearTimeout(t)
-        resolve(c)
-      })
-    })
+    `)
     expect(out).toContain('closed')
-    expect(code, `child did not exit by itself within 8 s (ran ${Date.now() - started} ms)`).toBe(0)
+    expect(code, `child did not exit by itself within 8 s (ran ${ms} ms)`).toBe(0)
   })
 })

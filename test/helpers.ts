@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import WebSocket from 'ws'
 import { SockClient } from '../src'
 import { createSockServer, type SockServer, type SockServerOptions } from '../src/server'
@@ -82,5 +83,24 @@ export function rawPeer(url: string, opts: { binary?: boolean } = {}): Promise<R
     ws.once('open', () => resolve(peer))
     ws.once('close', (code, reason) => resolve(peer)) // rejected at once (1008): the caller reads `closed`
     ws.once('unexpected-response', () => reject(new Error('unexpected HTTP response')))
+  })
+}
+
+/** The built package's entry, as a string literal to put in a `runScript` module. */
+export const DIST = JSON.stringify(new URL('../dist/index.js', import.meta.url).href)
+
+/** Runs an ES module in a fresh Node process; resolves with its exit code (null if killed at `timeout`) and output. */
+export function runScript(script: string, timeout = 8000): Promise<{ code: number | null; out: string; ms: number }> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (d) => (out += d))
+  child.stderr.on('data', (d) => (out += d))
+  const started = Date.now()
+  return new Promise((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), timeout)
+    child.on('exit', (code) => {
+      clearTimeout(t)
+      resolve({ code, out, ms: Date.now() - started })
+    })
   })
 }

@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process'
 import { createServer, type Server } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws'
 import { backoffCap, backoffDelay, DEFAULT_RECONNECT, isSockError, SockClient, type LifecycleInfo } from '../src'
 import { createSockServer, type SockServer } from '../src/server'
-import { client, closeAll, sleep, startServer, waitFor } from './helpers'
+import { client, closeAll, DIST, runScript, sleep, startServer, waitFor } from './helpers'
 
 const closers: (() => unknown)[] = []
 
@@ -354,24 +353,6 @@ describe('secrets and input', () => {
     expect(errors.every(isSockError)).toBe(true)
   })
 })
-
-/** Runs an ES module in a fresh Node process; resolves with its exit code (null if killed at `timeout`) and output. */
-function runScript(script: string, timeout = 8000): Promise<{ code: number | null; out: string; ms: number }> {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  child.stdout.on('data', (d) => (out += d))
-  child.stderr.on('data', (d) => (out += d))
-  const started = Date.now()
-  return new Promise((resolve) => {
-    const t = setTimeout(() => child.kill('SIGKILL'), timeout)
-    child.on('exit', (code) => {
-      clearTimeout(t)
-      resolve({ code, out, ms: Date.now() - started })
-    })
-  })
-}
-
-const DIST = JSON.stringify(new URL('../dist/index.js', import.meta.url).href)
 
 describe('listeners that act on the connection', () => {
   it('close() from the close-1009 error listener closes for good: no orphan reconnects behind it', async () => {
