@@ -32,6 +32,9 @@ export interface ChannelSink {
   reconnect(channel: Channel, conn: Connection, detail: { attempt: number; delay: number; reason: string }): void
 }
 
+/** The client's emitter key for `event` on `channel`; `''` is the catch-all listener's. */
+export const listenerKey = (channel: string, event: string): string => `${channel}\0${event}`
+
 export class Channel implements ConnectionSink {
   readonly connections: Connection[]
   private reassembly: Assembler | undefined
@@ -77,18 +80,18 @@ export class Channel implements ConnectionSink {
   }
 
   /**
-   * The client's listener keys on this channel: `channel\0` for the catch-all and `channel\0event`, the latter kept for the
-   * first 64 event names so the emitter looks up the same string every time instead of a new one per message.
+   * The listener keys of this channel (`listenerKey`): the catch-all's, and one per event, kept for the first 64 event
+   * names so the emitter looks up the same string every time instead of a new one per message.
    */
   get anyKey(): string {
-    return (this.any ??= `${this.name}\0`)
+    return (this.any ??= listenerKey(this.name, ''))
   }
 
   key(event: string): string {
     const keys = (this.keys ??= new Map())
     let k = keys.get(event)
     if (k === undefined) {
-      k = `${this.name}\0${event}`
+      k = listenerKey(this.name, event)
       if (keys.size < 64) keys.set(event, k)
     }
     return k

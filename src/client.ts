@@ -7,7 +7,7 @@ import WebSocketImpl from 'isomorphic-ws'
 import { AddressBook, type Address, type SetupArgs } from './address'
 import { DEFAULT_RECONNECT, type ReconnectOptions } from './backoff'
 import { crc32, fromBase64, toBase64 } from './bytes'
-import { Channel, type ChannelSink, type ConnectionInfo, type SendReport } from './channel'
+import { Channel, listenerKey, type ChannelSink, type ConnectionInfo, type SendReport } from './channel'
 import { chunkData, splitChunks, type AssemblyLimits } from './chunks'
 import { json, registerCodec, type Codec } from './codec'
 import { DEFAULT_QUEUE, type Connection, type ConnectionOptions, type ConnectionState, type QueueOptions, type WebSocketLike } from './connection'
@@ -302,8 +302,8 @@ export class SockClient<E extends EventMap = AnyEvents> {
   }
 
   private emit(channel: string, event: string, data: unknown, message: unknown): void {
-    this.emitter.emit(`${channel}\0${event}`, data, message)
-    this.emitter.emit(`${channel}\0`, event, message)
+    this.emitter.emit(listenerKey(channel, event), data, message)
+    this.emitter.emit(listenerKey(channel, ''), event, message)
   }
 
   private fail(ch: Channel, conn: Connection, error: SockError): void {
@@ -408,10 +408,10 @@ export class SockClient<E extends EventMap = AnyEvents> {
 
   private key(channel: string, a: string | Listener, b?: Listener): [string, Listener] {
     if (channel !== SOCKET) checkChannel(channel)
-    if (typeof a === 'function') return [`${channel}\0`, a]
+    if (typeof a === 'function') return [listenerKey(channel, ''), a]
     if (typeof a !== 'string' || a === '') throw new ValidationError('event', `invalid event ${String(a)}: an event name is a non-empty string`)
     if (typeof b !== 'function') throw new ValidationError('listener', `missing listener for event '${a}': pass a function`)
-    return [`${channel}\0${a}`, b]
+    return [listenerKey(channel, a), b]
   }
 
   private listen(channel: string, a: string | Listener, b: Listener | undefined, once: boolean): Unsubscribe {
