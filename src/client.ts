@@ -436,7 +436,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
     if (typeof event !== 'string' || event === '') throw new ValidationError('event', `invalid event ${String(event)}: an event name is a non-empty string`)
     const max = this.conn.maxFrameBytes
     const plain = event === 'message' && typeof data === 'string' ? tryFrame(TYPE_TEXT, data, max) : undefined
-    if (plain !== undefined) return ch ? ch.send(plain) : this.deliver(channel, plain)
+    if (plain !== undefined) return this.deliver(channel, plain, ch)
     this.checkSetup()
     const id = this.nextId()
     let text: string
@@ -578,8 +578,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
   }
 
   /** Sends an encoded frame on `channel`, joining it. */
-  private deliver(channel: string, text: string): Promise<SendReport> {
-    let ch = this.channels.get(channel)
+  private deliver(channel: string, text: string, ch = this.channels.get(channel)): Promise<SendReport> {
     if (!ch) {
       this.checkSetup()
       this.wanted.add(channel)

@@ -58,7 +58,6 @@ export type Offer = { status: 'sent' } | { status: 'queued'; written: Promise<st
 const RESOLVED = Promise.resolve()
 /** The one `offer()` result for a frame written at once. */
 export const SENT: Offer = { status: 'sent' }
-const noop = () => {}
 
 /** The socket's link back to its connection; cleared when the socket is replaced or dropped. */
 const OWNER = Symbol('sock-client')
@@ -419,12 +418,6 @@ export class Connection {
     const written = new Promise<string>((resolve, reject) => queue.push({ text, resolve, reject }))
     this.queuedBytes += text.length
     return { status: 'queued', written }
-  }
-
-  /** `offer()` as a promise: resolves once written, rejects with the reason it was not. */
-  send(text: string): Promise<void> {
-    const r = this.offer(text)
-    return r.status === 'sent' ? RESOLVED : r.status === 'queued' ? r.written.then(noop) : Promise.reject(r.error)
   }
 
   /** Frames waiting for the connection to open. */
