@@ -8,7 +8,7 @@
 //   --out FILE         the JSON results file (default bench/results/<date>.json, and bench/results/latest.json)
 //   --no-write         write no JSON file
 //   --readme           replace the table in README.md's Performance section with this run's
-//   --profile          run client processes under `node --cpu-prof`; profiles go to bench/results/profiles/
+//   --profile          run client and server processes under `node --cpu-prof`; profiles go to bench/results/profiles/
 //   --time-limit S     abort the whole run after S seconds (default 720), killing every child process
 //
 // Every measurement runs against a fresh server process on 127.0.0.1 (the embedded Sock server from dist/, or a
@@ -103,7 +103,8 @@ function child(script, args, opts) {
 async function killAll() {
   // Clients exit by themselves once they reported (and write their CPU profile then); servers are killed.
   await Promise.all([...children].filter((c) => c.isClient).map((c) => deadline(c.exit, 3000, 'exit').catch(() => {})))
-  await Promise.all([...children].map((c) => c.kill()))
+  // Under --profile a server gets SIGTERM, on which it exits normally so V8 writes its profile.
+  await Promise.all([...children].map((c) => c.kill(flag('--profile') && !c.isClient ? 'SIGTERM' : 'SIGKILL')))
 }
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
@@ -112,13 +113,14 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   })
 }
 
+const profileDir = here('results/profiles')
 async function startServer(kind, port = 0) {
-  const s = child(here('server.mjs'), [kind, port], { name: `${kind} server` })
+  const execArgv = flag('--profile') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${kind}-server-${Date.now()}.cpuprofile`] : []
+  const s = child(here('server.mjs'), [kind, port], { name: `${kind} server`, execArgv })
   const m = await s.next('listening', 15_000)
   return { child: s, port: m.port, at: m.at, base: `ws://127.0.0.1:${m.port}` }
 }
 
-const profileDir = here('results/profiles')
 function startClient(role, client, base, params, execArgv = []) {
   if (flag('--profile')) execArgv = [...execArgv, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${client}-${role}-${Date.now()}.cpuprofile`]
   const c = child(here('client.mjs'), [JSON.stringify({ role, client, base, ...params })], { execArgv, name: `${client} ${role} client` })

@@ -6,6 +6,9 @@ import { createServer } from 'node:http'
 import { childSetup, wallNow } from './lib.mjs'
 
 const { report } = childSetup()
+// Under `node --cpu-prof` (run.mjs --profile) the orchestrator ends a server with SIGTERM: exit normally so the
+// profile is written.
+process.on('SIGTERM', () => process.exit(0))
 const kind = process.argv[2]
 const port = Number(process.argv[3] ?? 0)
 
