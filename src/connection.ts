@@ -5,6 +5,7 @@
  */
 import type { Address } from './address'
 import { backoffDelay, type ReconnectOptions } from './backoff'
+import { batch } from './cork'
 import { ConnectionError, ProtocolError, type SockError } from './errors'
 import { channelUrl, decodeFrame, encodeFrame, isName, redact, TYPE_PING, TYPE_WHOAMI, type Frame } from './protocol'
 
@@ -396,6 +397,7 @@ export class Connection {
     // A socket already closing (its close event not yet here) takes nothing: the frame waits for the next one.
     const raw = this.raw
     if (this.state === 'open' && raw?.readyState === 1) {
+      batch(raw)
       raw.send(text)
       return SENT
     }

@@ -1,3 +1,4 @@
+import { Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConnectionError, SockClient, ValidationError, type LifecycleInfo, type SockMessage } from '../src'
 import { createSockServer } from '../src/server'
@@ -281,5 +282,64 @@ describe('SockClient on one address', () => {
     `)
     expect(out).toContain('closed')
     expect(code, `child did not exit by itself within 8 s (ran ${ms} ms)`).toBe(0)
+  })
+})
+
+describe('write batching in Node', () => {
+  /** Counts the writes (each one system call) Node makes on TCP sockets that `which` picks, until `stop()`. */
+  function countWrites(which: (s: Socket) => boolean) {
+    const proto = Socket.prototype as unknown as Record<'_write' | '_writev', (...a: unknown[]) => unknown>
+    const original = { _write: proto._write, _writev: proto._writev }
+    const counter = { calls: 0, chunks: 0, stop: () => Object.assign(proto, original) }
+    proto._write = function (this: Socket, ...a: unknown[]) {
+      if (which(this)) (counter.calls++, counter.chunks++)
+      return original._write.apply(this, a)
+    }
+    proto._writev = function (this: Socket, ...a: unknown[]) {
+      if (which(this)) (counter.calls++, (counter.chunks += (a[0] as unknown[]).length))
+      return original._writev.apply(this, a)
+    }
+    return counter
+  }
+
+  it('sends the first frame of a tick at once and the rest of the burst in one write, in order', async () => {
+    const s = await startServer()
+    const c = client()
+    c.setup(s.address)
+    await c.join('burst')
+    const peer = await rawPeer(`${s.url}/channel/burst`)
+    await waitFor(async () => (await s.instances('burst')).length === 2, 3000, 'the peer')
+    const writes = countWrites((sock) => sock.remotePort === s.port && sock !== (peer.ws as unknown as { _socket: Socket })._socket)
+    const texts = Array.from({ length: 300 }, (_, i) => `m${i}`)
+    let sent: Promise<unknown>[]
+    try {
+      sent = texts.map((t) => c.signal('burst', 'message', t))
+      expect(writes.calls, 'the first frame is written before signal() returns').toBe(1)
+      await sleep(0)
+    } finally {
+      writes.stop()
+    }
+    expect(writes.calls, `${writes.calls} writes for 300 frames`).toBe(2)
+    await Promise.all(sent)
+    await waitFor(() => peer.frames.length >= 300, 5000, 'all 300 frames')
+    expect(peer.frames.map((f) => f.data)).toEqual(texts)
+  })
+
+  it('the server relays a burst to each peer in a few writes, not one per frame', async () => {
+    const s = await startServer()
+    const [a, b] = [await rawPeer(`${s.url}/channel/relay`), await rawPeer(`${s.url}/channel/relay`)]
+    await waitFor(async () => (await s.instances('relay')).length === 2, 3000, 'both peers')
+    const bPort = (b.ws as unknown as { _socket: Socket })._socket.localPort
+    const writes = countWrites((sock) => sock.localPort === s.port && sock.remotePort === bPort)
+    const texts = Array.from({ length: 300 }, (_, i) => `r${i}`)
+    try {
+      for (const t of texts) a.send({ type: 1, data: t })
+      await waitFor(() => b.frames.length >= 300, 5000, 'all 300 frames')
+    } finally {
+      writes.stop()
+    }
+    expect(b.frames.map((f) => f.data)).toEqual(texts)
+    expect(writes.chunks, 'every frame went through the counted socket').toBeGreaterThanOrEqual(300)
+    expect(writes.calls, `${writes.calls} writes for 300 relayed frames`).toBeLessThanOrEqual(10)
   })
 })

@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { extname, join, normalize, resolve as resolvePath, sep } from 'node:path'
 import type { Duplex } from 'node:stream'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
+import { batch } from '../cork'
 import { randomName } from '../envelope'
 import { isName } from '../protocol'
 import type { RedisBridge, RedisStateInfo } from './redis'
@@ -393,6 +394,7 @@ export class SockServer extends EventEmitter<SockServerEvents> {
         peer.ws.close(1013, 'slow consumer: too much data buffered')
         continue
       }
+      batch(peer.ws)
       peer.ws.send(out)
     }
   }
