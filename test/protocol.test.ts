@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   channelUrl,
@@ -10,6 +11,7 @@ import {
   utf8Length,
   ValidationError,
 } from '../src'
+import { decodeEnvelope, encodeEnvelope } from '../src/envelope'
 
 describe('channelUrl', () => {
   it('builds the route with encoded parts, id and token only when set', () => {
@@ -114,5 +116,58 @@ describe('decodeFrame', () => {
       expect(d.frame, String(g)).toBeUndefined()
       expect(d.error?.code, String(g)).toBe('ERR_PROTOCOL')
     }
+  })
+})
+
+describe('decodeEnvelope', () => {
+  // The reference reading: the whole envelope through JSON.parse, as another implementation would read it.
+  const reference = (text: string) => {
+    let o: { i?: unknown; e?: unknown; c?: unknown; d?: unknown }
+    try {
+      o = JSON.parse(text)
+    } catch {
+      return 'malformed'
+    }
+    if (!o || typeof o !== 'object' || typeof o.i !== 'string' || typeof o.e !== 'string' || o.e === '') return 'malformed'
+    if (o.c !== undefined && o.c !== 'json') return 'codec'
+    return { id: o.i, event: o.e, data: o.d }
+  }
+  const read = (text: string) => {
+    const r = decodeEnvelope(text)
+    if (r instanceof ProtocolError) return /codec/.test(r.message) ? 'codec' : 'malformed'
+    return r
+  }
+
+  it('reads what encodeEnvelope writes, including escapes, unicode and a missing payload', () => {
+    for (const [id, event, data] of [
+      ['a1', 'evt', { t: 'x' }],
+      ['', 'e', [1, 'two', null]],
+      ['id', 'quote " and \\ backslash', 'line\nbreak'],
+      ['id', 'tab\tin name', { 'k"ey': '\u2028' }],
+      ['id', 'ünïcødé 🎉', '🎉'],
+      ['id', 'e', undefined],
+    ] as const) {
+      expect(decodeEnvelope(encodeEnvelope(id, event, data))).toEqual({ id, event, data })
+    }
+  })
+
+  it('agrees with a plain JSON.parse reading on envelopes written by any hand (5,000 cases)', () => {
+    // Pieces that stress the sliced fast path: other key orders, whitespace, duplicate keys, a codec, escapes,
+    // raw control characters, a trailing key after the payload, truncation.
+    const piece = fc.constantFrom('{', '}', '"i":', '"e":', '"d":', '"c":', '"json"', '"msgpack"', ',', ' ', '"a"', '"ev"', '""', '"\\""', '"\\\\"', '"\n"', '"\u0001"', '1', '{"t":"x"}', '[1,2]', 'null', '"d', ':')
+    const handWritten = fc.array(piece, { maxLength: 14 }).map((a) => a.join(''))
+    const mutated = fc
+      .tuple(fc.string({ maxLength: 6 }), fc.string({ minLength: 0, maxLength: 6 }), fc.jsonValue({ maxDepth: 2 }), fc.nat(40), fc.string({ maxLength: 4 }))
+      .map(([id, event, data, cut, junk]) => {
+        const text = encodeEnvelope(id, event, data)
+        const how = cut % 4
+        return how === 0 ? text : how === 1 ? text.slice(0, cut) + junk + text.slice(cut) : how === 2 ? text.slice(0, -1) + junk + '}' : text.slice(0, cut)
+      })
+    fc.assert(
+      fc.property(fc.oneof(handWritten, mutated), (text) => {
+        expect(read(text)).toEqual(reference(text))
+      }),
+      { numRuns: 5000 },
+    )
   })
 })
