@@ -170,6 +170,14 @@ function isFileInput(v: unknown): v is FileInput {
   return v instanceof ArrayBuffer || ArrayBuffer.isView(v) || (typeof Blob !== 'undefined' && v instanceof Blob)
 }
 
+let lastConn: ConnectionOptions | undefined
+/** The connection options of the client built before, when equal: most clients keep the defaults and share one. */
+function shared(c: ConnectionOptions): ConnectionOptions {
+  const l = lastConn
+  if (l && (Object.keys(c) as (keyof ConnectionOptions)[]).every((k) => l[k] === c[k])) return l
+  return (lastConn = c)
+}
+
 /** The connection of a client: its addresses (pocketsocket's `connection`) and a chainable `on`. */
 export class SockConnection<E extends EventMap = AnyEvents> extends AddressBook {
   /** Same as `client.on(...)`, so `setup(...).on('socket', fn)` chains. */
@@ -195,8 +203,8 @@ export class SockConnection<E extends EventMap = AnyEvents> extends AddressBook 
 export class SockClient<E extends EventMap = AnyEvents> {
   readonly connection: SockConnection<E>
   private readonly emitter = new EventEmitter()
-  private readonly channels = new Map<string, Channel>()
-  private readonly wanted = new Set<string>()
+  /** Every channel the client wants joined: its Channel once opened, `undefined` while there is no `setup()`. */
+  private readonly channels = new Map<string, Channel | undefined>()
   private readonly conn: ConnectionOptions
   private readonly rest: { timeout: number; fetch?: typeof fetch }
   private readonly codec: Codec
@@ -236,7 +244,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
     positive(q.maxCount, 'options.queue.maxCount', 0, true)
     positive(q.maxBytes, 'options.queue.maxBytes', 0, true)
     if (q.overflow !== 'reject' && q.overflow !== 'drop-oldest') throw new ValidationError('options.queue.overflow', `invalid options.queue.overflow ${String(q.overflow)}: use 'reject' or 'drop-oldest'`)
-    this.conn = {
+    this.conn = shared({
       WebSocket: WS,
       id: o.id,
       token: o.token,
@@ -246,7 +254,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
       maxFrameBytes,
       reconnect: r,
       queue: q,
-    }
+    })
     this.rest = o.restTimeout === undefined && !o.fetch ? DEFAULT_REST : { timeout: positive(o.restTimeout, 'options.restTimeout', 5000) || 5000, fetch: o.fetch }
     const codec = o.codec ?? json
     if (!codec || typeof codec.name !== 'string' || typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
@@ -272,9 +280,10 @@ export class SockClient<E extends EventMap = AnyEvents> {
    */
   setup(...args: SetupArgs): SockConnection<E> {
     this.connection.set(...args)
-    for (const ch of this.channels.values()) ch.close()
+    const names = [...this.channels.keys()]
+    for (const ch of this.channels.values()) ch?.close()
     this.channels.clear()
-    for (const name of this.wanted) this.open(name)
+    for (const name of names) this.open(name)
     return this.connection
   }
 
@@ -361,7 +370,6 @@ export class SockClient<E extends EventMap = AnyEvents> {
   join(channel: Channels<E>): Promise<void> {
     this.checkWire(channel)
     this.checkSetup()
-    this.wanted.add(channel)
     return this.open(channel).ready()
   }
 
@@ -373,7 +381,6 @@ export class SockClient<E extends EventMap = AnyEvents> {
   /** Leaves `channel`: closes its connections; queued sends reject. Listeners stay registered. */
   leave(channel: Channels<E>): void {
     checkChannel(channel)
-    this.wanted.delete(channel)
     this.channels.get(channel)?.close()
     this.channels.delete(channel)
   }
@@ -418,9 +425,9 @@ export class SockClient<E extends EventMap = AnyEvents> {
     const [key, fn] = this.key(channel, a, b)
     // Registering the same function twice is harmless: it is called once per message.
     if (!this.emitter.listeners(key).includes(fn)) this.emitter[once ? 'once' : 'on'](key, fn)
-    if (channel !== SOCKET && !this.wanted.has(channel)) {
-      this.wanted.add(channel)
+    if (channel !== SOCKET && !this.channels.has(channel)) {
       if (this.connection.isSetup()) this.open(channel)
+      else this.channels.set(channel, undefined)
     }
     return () => this.emitter.off(key, fn)
   }
@@ -464,7 +471,6 @@ export class SockClient<E extends EventMap = AnyEvents> {
     if (total > this.limits.maxMessageBytes) {
       return Promise.reject(new FrameTooLargeError(total, this.limits.maxMessageBytes, `message of ${total} bytes exceeds maxMessageBytes (${this.limits.maxMessageBytes}); raise maxMessageBytes on both sides or send less`))
     }
-    this.wanted.add(channel)
     const ch = this.open(channel)
     const pieces = splitChunks(id, text, max)
     return (async () => {
@@ -581,7 +587,6 @@ export class SockClient<E extends EventMap = AnyEvents> {
   private deliver(channel: string, text: string, ch = this.channels.get(channel)): Promise<SendReport> {
     if (!ch) {
       this.checkSetup()
-      this.wanted.add(channel)
       ch = this.open(channel)
     }
     return ch.send(text)
@@ -626,13 +631,12 @@ export class SockClient<E extends EventMap = AnyEvents> {
 
   /** Reconnects every channel now (after a give-up, or to skip a pending retry delay). */
   reconnect(): void {
-    for (const ch of this.channels.values()) ch.reconnect()
+    for (const ch of this.channels.values()) ch?.reconnect()
   }
 
   /** Closes every channel; queued sends reject. Leaves no timer or socket behind. Listeners stay. */
   close(): void {
-    this.wanted.clear()
-    for (const ch of this.channels.values()) ch.close()
+    for (const ch of this.channels.values()) ch?.close()
     this.channels.clear()
     this.watch()
   }
@@ -643,7 +647,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
     if (!g.addEventListener || !g.document) return
     if (this.channels.size && !this.wake) {
       this.wake = () => {
-        if (g.document!.visibilityState !== 'hidden') for (const ch of this.channels.values()) ch.check()
+        if (g.document!.visibilityState !== 'hidden') for (const ch of this.channels.values()) ch?.check()
       }
       g.addEventListener('online', this.wake)
       g.document.addEventListener('visibilitychange', this.wake)
