@@ -62,8 +62,13 @@ function show(v: unknown): string {
   }
 }
 
-/** An address: its strings are built once, its methods live on the prototype (clients hold one per address). */
+/**
+ * An address: immutable, its strings built once, its methods on the prototype. Clients set up with the same
+ * address share one (see `makeAddress`), and with it `alone`, the one-address list a connection rotates through.
+ */
 class SockAddress implements Address {
+  readonly alone: readonly Address[] = Object.freeze([this])
+
   constructor(
     readonly name: string,
     readonly ip: string,
@@ -91,7 +96,16 @@ export function makeAddress(host: unknown, port: unknown, name?: string, secure 
   const base = path.replace(/\/+$/, '')
   const url = `${secure ? 'wss' : 'ws'}://${hostPort}${base}`
   const str = !secure && !base ? hostPort : url
-  return new SockAddress(name ?? str, ip, p, secure, base, url, str)
+  const n = name ?? str
+  // Most programs give every client the same address: the one built last is reused when it is equal.
+  if (last?.url === url && last.name === n) return last
+  return (last = new SockAddress(n, ip, p, secure, base, url, str))
+}
+let last: SockAddress | undefined
+
+/** A list of one address, shared by everyone who uses that address alone. */
+export function alone(a: Address): readonly Address[] {
+  return a instanceof SockAddress ? a.alone : [a]
 }
 
 /**
@@ -174,27 +188,29 @@ export type SetupArgs =
  * The addresses a client connects to: what `setup()` was given, its enumeration and the mode.
  * `client.connection` is one of these.
  */
+const NONE: readonly Address[] = Object.freeze([])
+
 export class AddressBook {
   mode: Mode = 'broadcast'
   listType: ListType = 'mix'
   private hosts: readonly string[] | undefined
   private ports: readonly Port[] | undefined
-  private entries: Address[] = []
+  private entries: readonly Address[] = NONE
 
   /** Replaces the addresses with the ones `args` describe (every pocketsocket form). */
   set(...args: SetupArgs | unknown[]): this {
     const [a, b, c, d] = args as unknown[]
-    let entries: Address[]
+    let entries: readonly Address[]
     let hosts: readonly string[] | undefined
     let ports: readonly Port[] | undefined
     let listType: ListType = 'mix'
     let mode: Mode | undefined
     if (typeof a === 'string') {
       if (b === undefined || (typeof b === 'string' && !/^\d+$/.test(b))) {
-        entries = [parseAddress(a)]
+        entries = alone(parseAddress(a))
         mode = checkMode(b)
       } else {
-        entries = [makeAddress(a, b)]
+        entries = alone(makeAddress(a, b))
         mode = checkMode(c)
       }
     } else if (Array.isArray(a)) {
@@ -248,7 +264,7 @@ export class AddressBook {
 
   /** Forgets every address. */
   clear(): void {
-    this.entries = []
+    this.entries = NONE
     this.hosts = this.ports = undefined
   }
 

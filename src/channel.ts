@@ -2,7 +2,7 @@
  * One channel across the addresses of the mode: one connection per address in broadcast mode, one rotating
  * connection in failover mode. Sends on every open connection and merges what they receive.
  */
-import type { Address, Mode } from './address'
+import { alone, type Address, type Mode } from './address'
 import { Assembler, type AssemblyLimits } from './chunks'
 import { Connection, SENT, type ConnectionOptions, type ConnectionSink, type ConnectionState } from './connection'
 import { ConnectionError, type SockError } from './errors'
@@ -54,7 +54,7 @@ export class Channel implements ConnectionSink {
     /** Whoever the sink reports to (the client). */
     readonly owner: unknown,
   ) {
-    const groups = mode === 'failover' ? [addresses] : addresses.map((a) => [a])
+    const groups = mode === 'failover' ? [addresses] : addresses.map(alone)
     this.connections = groups.map((g) => new Connection(name, g, options, this))
   }
 
