@@ -184,12 +184,12 @@ export type SetupArgs =
   | [addresses: readonly string[], mode?: Mode | 'overflow']
   | [named: Readonly<Record<string, NamedAddress>>, mode?: Mode | 'overflow']
 
+const NONE: readonly Address[] = Object.freeze([])
+
 /**
  * The addresses a client connects to: what `setup()` was given, its enumeration and the mode.
  * `client.connection` is one of these.
  */
-const NONE: readonly Address[] = Object.freeze([])
-
 export class AddressBook {
   mode: Mode = 'broadcast'
   listType: ListType = 'mix'

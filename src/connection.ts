@@ -184,17 +184,13 @@ export class Connection {
         ws.binaryType = 'arraybuffer'
         for (const t of DOM_EVENTS) ws.addEventListener(t, domEvent)
       }
-      this.arm(this.o.connectTimeout)
+      sleep(this, this.o.connectTimeout)
     }
     this.sink.onState(this, 'connecting', {})
     if (error !== undefined && this.state === 'connecting' && !this.raw) {
       this.failed(error)
       this.lost(1006, '')
     }
-  }
-
-  private arm(delay: number): void {
-    sleep(this, delay)
   }
 
   /** The socket opened: keep-alive at once, then ask who we are. */
@@ -250,7 +246,7 @@ export class Connection {
     const t = this.o.probeTimeout
     if (this.probeSentAt) at = Math.min(at, this.probeSentAt + t)
     if (this.pingSentAt) at = Math.min(at, this.pingSentAt + t)
-    this.arm(Math.min(at - now, this.o.pingInterval)) // never longer than an interval, whatever the clock did
+    sleep(this, Math.min(at - now, this.o.pingInterval)) // never longer than an interval, whatever the clock did
   }
 
   private probe(now: number): void {
@@ -344,7 +340,7 @@ export class Connection {
     const delay = giveUp ? 0 : backoffDelay(attempt, this.o.reconnect, this.o.random)
     if (!giveUp) {
       this.waiting = true
-      this.arm(delay)
+      sleep(this, delay)
     }
     try {
       if (code === 1009) {
