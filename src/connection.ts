@@ -399,8 +399,7 @@ export class Connection {
     // A socket already closing (its close event not yet here) takes nothing: the frame waits for the next one.
     const raw = this.raw
     if (this.state === 'open' && raw?.readyState === 1) {
-      batch(raw)
-      raw.send(text)
+      this.write(text)
       return SENT
     }
     if (this.state === 'closed' || this.state === 'giveup') {
@@ -429,7 +428,9 @@ export class Connection {
     return this.queue?.length ?? 0
   }
 
+  /** Every frame leaves through here, batched with the others written in the same tick (`./cork`). */
   private write(text: string): void {
+    batch(this.raw!)
     this.raw!.send(text)
   }
 
