@@ -16,6 +16,7 @@ export type SockErrorCode =
   | 'ERR_HTTP'
   | 'ERR_TIMEOUT'
   | 'ERR_NETWORK'
+  | 'ERR_LISTENER'
 
 export class SockError extends Error {
   override name: string = 'SockError'
@@ -34,14 +35,26 @@ export class ValidationError extends SockError {
   }
 }
 
-/** `setup()` got an address it cannot use. `value` is the offending value. */
+/**
+ * Hides what could be a credential in an address as given: the userinfo (`//user:pass@`) and the query
+ * (`?token=...`). Addresses may come with one; errors and logs must never show it.
+ */
+export function hideSecrets(s: string): string {
+  return s.replace(/(\/\/)[^/?#\s'"]*@/g, '$1***@').replace(/\?[^#\s'"]*/g, '?***')
+}
+
+const hideIn = (v: unknown): unknown => (typeof v === 'string' ? hideSecrets(v) : Array.isArray(v) ? v.map(hideIn) : v)
+
+/** `setup()` got an address it cannot use. `value` is the offending value, with any credential in it hidden. */
 export class AddressError extends SockError {
   override name = 'AddressError' as const
+  readonly value: unknown
   /** For a `flat` list whose arrays differ in length: both arrays. */
   ips?: readonly string[]
   ports?: readonly (string | number)[]
-  constructor(readonly value: unknown, message: string) {
+  constructor(value: unknown, message: string) {
     super('ERR_ADDRESS', message)
+    this.value = hideIn(value)
   }
 }
 
