@@ -394,7 +394,7 @@ export class SockServer extends EventEmitter<SockServerEvents> {
         peer.ws.close(1013, 'slow consumer: too much data buffered')
         continue
       }
-      batch(peer.ws)
+      batch(peer.ws, typeof out === 'string' ? out.length : out.byteLength)
       peer.ws.send(out)
     }
   }
