@@ -28,7 +28,7 @@ function endTick(): void {
 /** Call just before writing a frame to `ws`. */
 export function batch(ws: object): void {
   const s = (ws as { _socket?: Stream | null })._socket
-  if (!s) return
+  if (typeof s?.cork !== 'function') return // no socket (a browser), or one that cannot cork (Bun's ws)
   if (s[TICK] !== tick) {
     s[TICK] = tick
     if (!scheduled) {
