@@ -106,7 +106,7 @@ async function serve(dir: string): Promise<string> {
 
 beforeAll(async () => {
   const p = await packed()
-  web = join(p.app, 'web') // inside the project, so `sock-client` resolves from its node_modules
+  web = join(p.app, `web-${process.pid}`) // inside the project, so `sock-client` resolves from its node_modules; this run's own
   rmSync(web, { recursive: true, force: true })
   mkdirSync(web)
   writeFileSync(join(web, 'main.js'), MAIN)
@@ -130,6 +130,7 @@ afterAll(async () => {
   await browser?.close()
   await server?.close({ abrupt: true })
   for (const s of pages) s.close()
+  if (web) rmSync(web, { recursive: true, force: true })
 })
 
 describe.each(Object.keys(BUNDLERS))('%s, usual setup', (name) => {

@@ -144,9 +144,10 @@ describe('optional peers', () => {
     let redisPort = 0
 
     beforeAll(async () => {
-      app = join(p.dir, 'app-with-peers')
+      app = join(p.dir, `app-with-peers-${process.pid}`) // of this run alone: another checkout may share p.dir
       rmSync(app, { recursive: true, force: true })
-      cpSync(p.app, app, { recursive: true, verbatimSymlinks: true })
+      // The project as installed (not what the other test files write into it meanwhile).
+      for (const f of ['package.json', 'package-lock.json', 'node_modules']) cpSync(join(p.app, f), join(app, f), { recursive: true, verbatimSymlinks: true })
       const r = await run('npm', ['i', 'msgpackr', 'ioredis', '--prefer-offline'], { cwd: app })
       expect(r.code, r.output).toBe(0)
       if (spawnSync('redis-server', ['--version']).error) throw new Error('redis-server is not installed: this test needs a real one (apt-get install -y redis-server; .ci/run installs it)')
@@ -167,6 +168,7 @@ describe('optional peers', () => {
 
     afterAll(() => {
       redis?.kill('SIGKILL')
+      if (app) rmSync(app, { recursive: true, force: true })
     })
 
     it('sock-client/msgpack carries a Date, a Set and a BigInt between two clients (ESM), and encodes in CJS', async () => {

@@ -4,7 +4,7 @@
 // process ends by itself. The runtimes come from npm packages into .runtimes/ (scripts/runtimes.mjs; .ci/run
 // installs them, and this file installs the missing ones itself).
 import { spawn } from 'node:child_process'
-import { copyFileSync } from 'node:fs'
+import { copyFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SockClient } from '../src'
@@ -13,6 +13,7 @@ import { binOf, install } from '../scripts/runtimes.mjs'
 import { packed, root, userEnv, type Packed } from './fixtures/packed'
 
 let p: Packed
+const script = `smoke-${process.pid}.mjs`
 let server: SockServer
 let peer: SockClient
 const hellos = new Map<string, unknown>()
@@ -20,7 +21,7 @@ const hellos = new Map<string, unknown>()
 beforeAll(async () => {
   install({ log: () => {} }) // only what is missing
   p = await packed()
-  copyFileSync(join(root, 'test/fixtures/smoke.mjs'), join(p.app, 'smoke.mjs'))
+  copyFileSync(join(root, 'test/fixtures/smoke.mjs'), join(p.app, script)) // this run's own: another checkout may share p.app
   server = await createSockServer({ port: 0 })
   peer = new SockClient({ id: 'peer' })
   peer.setup(server.address)
@@ -29,6 +30,7 @@ beforeAll(async () => {
 afterAll(async () => {
   peer?.close()
   await server?.close({ abrupt: true })
+  if (p) rmSync(join(p.app, script), { force: true })
 })
 
 interface Run {
@@ -86,7 +88,7 @@ describe('the packed package on every runtime', () => {
       void peer.signal(channel, 'reply', { to: m.from })
     })
     await peer.join(channel)
-    const r = await smoke(rt.cmd(), rt.args(['smoke.mjs', server.address, id, channel, rt.pass ?? 'default']))
+    const r = await smoke(rt.cmd(), rt.args([script, server.address, id, channel, rt.pass ?? 'default']))
     expect(r.code, `exit ${r.code} ${r.signal ?? ''}\n${r.stderr}`).toBe(0)
     expect(r.result.version).toMatch(rt.version)
     expect(hellos.get(id)).toEqual({ runtime: r.result.runtime }) // their signal reached us
