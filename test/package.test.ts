@@ -138,6 +138,13 @@ describe('optional peers', () => {
     }
   })
 
+  it("without ioredis: the package's sock command says so for sock serve --redis, exit 1, without the Redis password", async () => {
+    const r = await run(join(p.app, 'node_modules/.bin/sock'), ['serve', '--port', '0', '--redis', 'redis://:s3cretpw@127.0.0.1:9'], { cwd: p.app, timeout: 20_000 })
+    expect(r.code, r.output).toBe(1)
+    expect(r.output.trim()).toBe('sock serve: createSockServer({ redis }) needs the ioredis package, an optional peer dependency of sock-client that is not installed: run npm i ioredis')
+    expect(r.output).not.toContain('s3cretpw')
+  })
+
   describe('once installed with the command the error names', () => {
     let app = ''
     let redis: ChildProcess | undefined
@@ -193,25 +200,26 @@ describe('optional peers', () => {
     })
 
     it('createSockServer({ redis }) relays between two nodes through a real Redis (ESM and CJS)', async () => {
-      const relay = (load: string) => `${load}
+      // Each variant has its own channel and ids: the two share one Redis, where an id is claimed across nodes.
+      const relay = (load: string, tag: string) => `${load}
         ;(async () => {
           const url = 'redis://127.0.0.1:${redisPort}'
           const [n1, n2] = await Promise.all([createSockServer({ port: 0, redis: url }), createSockServer({ port: 0, redis: url })])
-          const x = new SockClient({ id: 'x' }), y = new SockClient({ id: 'y' })
+          const x = new SockClient({ id: '${tag}x' }), y = new SockClient({ id: '${tag}y' })
           x.setup(n1.address); y.setup(n2.address)
-          const got = new Promise((r) => x.on('chat', 'message', (text, m) => r({ text, from: m.from })))
-          await Promise.all([x.join('chat'), y.join('chat')])
-          await y.signal('chat', 'message', 'across nodes')
+          const got = new Promise((r) => x.on('${tag}', 'message', (text, m) => r({ text, from: m.from })))
+          await Promise.all([x.join('${tag}'), y.join('${tag}')])
+          await y.signal('${tag}', 'message', 'across nodes')
           console.log(JSON.stringify(await got)); x.close(); y.close(); await Promise.all([n1.close(), n2.close()])
         })().catch((e) => { console.error(e); process.exitCode = 1 })`
       const [a, b] = await Promise.all([
-        esm(app, relay(`import { SockClient } from 'sock-client'; import { createSockServer } from 'sock-client/server'`)),
-        cjs(app, relay(`const { SockClient } = require('sock-client'); const { createSockServer } = require('sock-client/server')`)),
+        esm(app, relay(`import { SockClient } from 'sock-client'; import { createSockServer } from 'sock-client/server'`, 'esm')),
+        cjs(app, relay(`const { SockClient } = require('sock-client'); const { createSockServer } = require('sock-client/server')`, 'cjs')),
       ])
-      for (const r of [a, b]) {
-        expect(r.code, r.output).toBe(0)
-        expect(JSON.parse(r.stdout)).toEqual({ text: 'across nodes', from: 'y' })
-      }
+      expect(a.code, a.output).toBe(0)
+      expect(JSON.parse(a.stdout)).toEqual({ text: 'across nodes', from: 'esmy' })
+      expect(b.code, b.output).toBe(0)
+      expect(JSON.parse(b.stdout)).toEqual({ text: 'across nodes', from: 'cjsy' })
     })
   })
 })
