@@ -10,7 +10,10 @@ import { nodeResolve } from '@rollup/plugin-node-resolve'
 import commonjs from '@rollup/plugin-commonjs'
 import terser from '@rollup/plugin-terser'
 import { dts } from 'rollup-plugin-dts'
-import { chmodSync, readFileSync } from 'node:fs'
+import { chmodSync, readFileSync, rmSync } from 'node:fs'
+
+// dist/ from scratch: npm pack ships whatever is in it, and chunk names change with their content.
+rmSync(new URL('./dist', import.meta.url), { recursive: true, force: true })
 
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'))
 const packages = [...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies)]

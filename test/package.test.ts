@@ -4,7 +4,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { cpSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { join } from 'node:path'
+import { join, posix } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bytesUnder, filesUnder, packed, root, run, type Packed } from './fixtures/packed'
 
@@ -51,6 +51,20 @@ describe('npm i of the packed package', () => {
     // Every module a field points at is there once installed, and none names a source map that is not shipped.
     const installed = join(p.app, 'node_modules/sock-client')
     for (const f of filesUnder(installed).filter((f) => /\.(c?js|d\.c?ts)$/.test(f))) expect(readFileSync(join(installed, f), 'utf8'), f).not.toContain('sourceMappingURL')
+    // Nothing stale from an earlier build: every shipped file is reached from package.json through imports.
+    const reached = new Set<string>()
+    const visit = (f: string) => {
+      if (reached.has(f) || !files.includes(f)) return
+      reached.add(f)
+      const text = readFileSync(join(installed, f), 'utf8')
+      for (const [, spec] of text.matchAll(/(?:from|import|require)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
+        const target = posix.join(posix.dirname(f), spec!)
+        visit(f.endsWith('.d.ts') ? target.replace(/\.js$/, '.d.ts') : f.endsWith('.d.cts') ? target.replace(/\.cjs$/, '.d.cts') : target)
+      }
+    }
+    for (const t of targets()) visit(t)
+    const documents = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist/sock-client.msgpack.umd.min.js'] // the second script-tag bundle: README, Browser
+    expect(files.filter((f) => !reached.has(f) && !documents.includes(f))).toEqual([])
     expect(p.pack.size).toBeLessThan(200_000)
   })
 
