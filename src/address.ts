@@ -22,6 +22,8 @@ export interface Address {
   readonly httpUrl: string
   /** `ip:port` (`[v6]:port`), or the base URL when it is secure or has a path. */
   toString(): string
+  /** The same string as `toString()`, so `JSON.stringify(client.connection.list())` gives `["ip:port", ...]`. */
+  toJSON(): string
 }
 
 export interface AddressList extends Array<Address> {
@@ -85,6 +87,11 @@ class SockAddress implements Address {
   }
 
   toString(): string {
+    return this.str
+  }
+
+  /** `JSON.stringify` gives the same string as `toString()` (the object itself refers to itself through `alone`). */
+  toJSON(): string {
     return this.str
   }
 }

@@ -3,7 +3,6 @@
  * Knows nothing of frames beyond choosing their type.
  */
 import EventEmitter from 'eventemitter3'
-import WebSocketImpl from 'isomorphic-ws'
 import { AddressBook, type Address, type SetupArgs } from './address'
 import { DEFAULT_RECONNECT, type ReconnectOptions } from './backoff'
 import { crc32, fromBase64, toBase64 } from './bytes'
@@ -15,6 +14,7 @@ import { decodeEnvelope, encodeEnvelope, MAX_EVENT, randomName, TYPE_CHUNK, TYPE
 import { ConnectionError, FrameTooLargeError, ProtocolError, SockError, ValidationError } from './errors'
 import { checkChannel, checkId, checkToken, DEFAULT_MAX_FRAME_BYTES, encodeFrame, fitFrame, TYPE_FILE, TYPE_TEXT, type Frame } from './protocol'
 import { getInstance, listInstances, mergeAll, type Instance } from './rest'
+import { defaultWebSocket } from './websocket'
 
 /** A file as event `file` delivers it. */
 export interface SockFile {
@@ -85,7 +85,7 @@ export interface SockClientOptions {
   id?: string
   /** Server token. Absent: the server's default (`demo`). Never logged or shown. */
   token?: string
-  /** WebSocket constructor; defaults to the browser's, or `ws` in Node. */
+  /** WebSocket constructor; defaults to the runtime's standard one (browsers, Node >= 22, Deno, Bun), or `ws` in Node 20. */
   WebSocket?: WebSocketLike
   /** Keep-alive and liveness probe interval in ms (default 15 000; keep it well inside the server's window). */
   pingInterval?: number
@@ -298,7 +298,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
     const o = options
     if (o.id !== undefined) checkId(o.id, 'options.id')
     checkToken(o.token, 'options.token')
-    const WS = o.WebSocket ?? (WebSocketImpl as unknown as WebSocketLike | undefined)
+    const WS = o.WebSocket ?? defaultWebSocket()
     if (typeof WS !== 'function') throw new ValidationError('options.WebSocket', 'no WebSocket in this runtime: pass options.WebSocket (in Node, the ws package)')
     const maxFrameBytes = positive(o.maxFrameBytes, 'options.maxFrameBytes', DEFAULT_MAX_FRAME_BYTES)
     if (maxFrameBytes < 64) throw new ValidationError('options.maxFrameBytes', `options.maxFrameBytes ${maxFrameBytes} is too small: a Sock frame needs at least 64 bytes`)

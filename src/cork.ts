@@ -40,7 +40,7 @@ function endTick(): void {
 /** Call just before writing a frame of `size` to `ws`. */
 export function batch(ws: object, size: number): void {
   const s = (ws as { _socket?: Stream | null })._socket
-  if (!s || typeof s.cork !== 'function') return
+  if (typeof s?.cork !== 'function') return // no socket (a browser), or one that cannot cork (Bun's ws)
   if (s[TICK] !== tick) {
     s[TICK] = tick
     s[BYTES] = 0

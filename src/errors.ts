@@ -17,6 +17,7 @@ export type SockErrorCode =
   | 'ERR_TIMEOUT'
   | 'ERR_NETWORK'
   | 'ERR_LISTENER'
+  | 'ERR_MISSING_PACKAGE'
 
 export class SockError extends Error {
   override name: string = 'SockError'
@@ -102,7 +103,23 @@ export class RestError extends SockError {
   }
 }
 
-const NAMES = ['SockError', 'ValidationError', 'AddressError', 'FrameTooLargeError', 'ProtocolError', 'ConnectionError', 'RestError']
+/** A feature needs an optional peer dependency that is not installed (msgpackr, ioredis). `install` is the command. */
+export class MissingPackageError extends SockError {
+  override name = 'MissingPackageError' as const
+  /** `npm i <packageName>` */
+  readonly install: string
+  constructor(
+    readonly packageName: string,
+    /** What needs it: `sock-client/msgpack`, `createSockServer({ redis })`. */
+    readonly feature: string,
+    options?: { cause?: unknown },
+  ) {
+    super('ERR_MISSING_PACKAGE', `${feature} needs the ${packageName} package, an optional peer dependency of sock-client that is not installed: run npm i ${packageName}`, options)
+    this.install = `npm i ${packageName}`
+  }
+}
+
+const NAMES = ['SockError', 'ValidationError', 'AddressError', 'FrameTooLargeError', 'ProtocolError', 'ConnectionError', 'RestError', 'MissingPackageError']
 
 const guard =
   <T>(name: string) =>
@@ -116,3 +133,4 @@ export const isFrameTooLargeError = guard<FrameTooLargeError>('FrameTooLargeErro
 export const isProtocolError = guard<ProtocolError>('ProtocolError')
 export const isConnectionError = guard<ConnectionError>('ConnectionError')
 export const isRestError = guard<RestError>('RestError')
+export const isMissingPackageError = guard<MissingPackageError>('MissingPackageError')

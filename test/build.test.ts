@@ -58,8 +58,9 @@ describe('browser bundles', () => {
       for (const s of sources) {
         expect(s, file).not.toMatch(/node_modules\/(ws|isomorphic-ws\/node\.js)|^src\/server\/|^node:/)
       }
-      // isomorphic-ws resolved through its `browser` field to the native WebSocket
-      expect(sources, file).toContain('node_modules/isomorphic-ws/browser.js')
+      // the browser's own WebSocket (src/websocket-browser.ts), never the Node variant that imports ws
+      expect(sources, file).toContain('src/websocket-browser.ts')
+      expect(sources, file).not.toContain('src/websocket.ts')
       const code = readFileSync(dist(file), 'utf8')
       expect(code, file).not.toMatch(/require\(["'](ws|node:|events|http|crypto|buffer)/)
       expect(code, file).not.toContain('WebSocketServer')
