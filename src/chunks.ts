@@ -1,8 +1,17 @@
 /**
- * Splitting an envelope that exceeds the server's frame limit into `TYPE_CHUNK` frames that each fit, and
- * reassembling them with bounded memory: a cap per message and in total, and a timeout for senders who go quiet.
+ * The chunks feature (`sock-client/chunks`): an envelope that exceeds the server's frame limit travels as
+ * `TYPE_CHUNK` (8) frames that each fit, and is reassembled with bounded memory: a cap per message and in total,
+ * and a timeout for senders who go quiet. Without it, a client refuses to send such an envelope and reports the
+ * chunks it receives as an error naming this feature.
  */
+import type { Channel } from './channel'
+import { positive } from './client'
+import type { Connection } from './connection'
+import { DEV } from './dev'
+import { TYPE_CHUNK } from './envelope'
 import { ProtocolError } from './errors'
+import type { Feature } from './feature'
+import { encodeFrame } from './protocol'
 
 /** Bytes `{"type":8,"data":""}` takes around the chunk data. */
 const FRAME_OVERHEAD = 20
@@ -199,3 +208,72 @@ export class Assembler {
 }
 
 const now = (): number => performance.now()
+
+/** The chunks feature's options (in `sock-client`'s `SockClientOptions`). */
+export interface ChunksOptions {
+  /** Most bytes all partial (chunked) messages of a channel may hold at once (default 64 MiB). */
+  maxPendingBytes?: number
+  /** A chunked message with no new chunk for this long is dropped, with an error event (default 30 000 ms). */
+  assemblyTimeout?: number
+}
+
+const DEFAULT_LIMITS = { maxPendingBytes: 64 << 20, timeout: 30_000 }
+let lastLimits: AssemblyLimits | undefined
+/** One reassembler per channel, made on its first chunk. */
+const assemblers = /* @__PURE__ */ new WeakMap<Channel, Assembler>()
+
+function assembler(ch: Channel): Assembler {
+  let a = assemblers.get(ch)
+  if (!a) {
+    a = new Assembler(ch.host.k.limits as AssemblyLimits, (error) => ch.fail(ch.connections[0]!, error))
+    assemblers.set(ch, a)
+  }
+  return a
+}
+
+/** Reads a chunk: progress while pieces arrive, the envelope once they all did. */
+function read(ch: Channel, conn: Connection, f: { data: string; from: string }): void {
+  const r = assembler(ch).add(f.data, f.from)
+  if ('error' in r) return ch.fail(conn, r.error)
+  if ('progress' in r) return ch.host.report(ch, conn, 'progress', { direction: 'receive', ...r.progress })
+  if ('done' in r) ch.event(conn, f.from, TYPE_CHUNK, r.done)
+}
+
+/** Sends an envelope in chunks, each after the previous one: a connection that drops mid-message queues one chunk, not all. */
+async function split(ch: Channel, id: string, text: string, onProgress?: (done: number, total: number) => void) {
+  const max = ch.host.k.maxFrameBytes
+  const pieces = splitChunks(id, text, max)
+  const total = text.length
+  let done = 0
+  let report!: Awaited<ReturnType<Channel['send']>>
+  for (let i = 0; i < pieces.length; i++) {
+    report = await ch.send(encodeFrame(TYPE_CHUNK, chunkData(id, i, pieces.length, total, pieces[i]!), max))
+    done += pieces[i]!.length
+    ch.host.callback(onProgress, 'onProgress', ch.name, done, total)
+    ch.host.report(ch, ch.connections[0]!, 'progress', { direction: 'send', id, from: ch.id ?? '', done, total })
+  }
+  return report
+}
+
+/** The chunks feature: `new SockClient({ features: [chunks] })` (`sock-client` has it). */
+export const chunks: Feature = {
+  name: 'chunks',
+  read: { [TYPE_CHUNK]: read },
+  split,
+  init(o: ChunksOptions, k: { maxMessageBytes: number; limits?: AssemblyLimits }) {
+    const limits = {
+      maxMessageBytes: k.maxMessageBytes,
+      maxPendingBytes: positive(o.maxPendingBytes, 'options.maxPendingBytes', DEFAULT_LIMITS.maxPendingBytes) || DEFAULT_LIMITS.maxPendingBytes,
+      timeout: positive(o.assemblyTimeout, 'options.assemblyTimeout', DEFAULT_LIMITS.timeout) || DEFAULT_LIMITS.timeout,
+    }
+    const l = lastLimits
+    k.limits = l && l.maxMessageBytes === limits.maxMessageBytes && l.maxPendingBytes === limits.maxPendingBytes && l.timeout === limits.timeout ? l : (lastLimits = limits)
+  },
+  // A channel closed for good drops what it was reassembling (and its sweep timer).
+  watch(ch, _conn, state) {
+    if (state === 'closed' && ch.connections.every((c) => c.state === 'closed')) assemblers.get(ch)?.clear()
+  },
+}
+
+/** Bytes held by a channel's partial messages, as charged against maxPendingBytes (for tests). @internal */
+export const pendingBytes = (ch: Channel | undefined): number => (ch ? (assemblers.get(ch)?.pendingBytes ?? 0) : 0)

@@ -3,6 +3,8 @@
  * and a literal `name`, so `err instanceof X` and `isX(err)` (which also matches by name, across
  * bundles and realms) both work.
  */
+import { hideSecrets } from './secrets'
+
 export type SockErrorCode =
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_ADDRESS'
@@ -34,14 +36,6 @@ export class ValidationError extends SockError {
   constructor(readonly argument: string, message: string) {
     super('ERR_INVALID_ARGUMENT', message)
   }
-}
-
-/**
- * Hides what could be a credential in an address as given: the userinfo (`//user:pass@`) and the query
- * (`?token=...`). Addresses may come with one; errors and logs must never show it.
- */
-export function hideSecrets(s: string): string {
-  return s.replace(/(\/\/)[^/?#\s'"]*@/g, '$1***@').replace(/\?[^#\s'"]*/g, '?***')
 }
 
 const hideIn = (v: unknown): unknown => (typeof v === 'string' ? hideSecrets(v) : Array.isArray(v) ? v.map(hideIn) : v)

@@ -11,7 +11,7 @@ import { extname, join, normalize, resolve as resolvePath, sep } from 'node:path
 import type { Duplex } from 'node:stream'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import { batch } from '../cork'
-import { randomName } from '../envelope'
+import { randomName } from './random'
 import { isName } from '../protocol'
 import type { RedisBridge, RedisStateInfo } from './redis'
 import { checkRedisUrl, redactRedisUrl } from './redis-url'
