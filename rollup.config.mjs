@@ -44,7 +44,7 @@ const runtimeImports = {
 }
 const ts = () => typescript({ tsconfig: './tsconfig.json', include: ['src/**/*.ts'], noEmit: false, declaration: false, outDir: undefined, noEmitOnError: true })
 
-const banner = (extra = '') => `/*! sock-client v${pkg.version} | MIT | bundles eventemitter3 (MIT)${extra} */`
+const banner = (extra = '') => `/*! sock-client v${pkg.version} | MIT${extra} */`
 
 // `sock-client/server` without the `node` condition (every bundler's browser build): instead of a bundle full of Node
 // code, a build error that says what to do. Bundlers resolve every import before they tree-shake, and each reports the
@@ -105,7 +105,8 @@ const browser = {
   external: (id) => packages.some((d) => id === d || id.startsWith(`${d}/`)),
   // Not minified: the application's bundler minifies, and needs the /* @__PURE__ */ annotations terser would drop.
   plugins: [browserSwaps(true), ts()],
-  output: { dir: 'dist/browser', format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js', sourcemap: 'hidden' },
+  // The errors in a chunk of their own: `import { isSockError }` then brings only them.
+  output: { dir: 'dist/browser', format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js', sourcemap: 'hidden', manualChunks: (id) => (/\/src\/(errors|secrets|dev-production)\.ts$/.test(id) ? 'errors' : undefined) },
 }
 
 const executable = { name: 'executable', writeBundle: () => chmodSync('dist/cli.js', 0o755) }

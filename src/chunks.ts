@@ -39,7 +39,7 @@ function escapedCost(s: string, i: number): [bytes: number, units: number] {
  */
 export function splitChunks(id: string, text: string, maxFrameBytes: number): string[] {
   const budget = maxFrameBytes - FRAME_OVERHEAD - HEADER_RESERVE - id.length
-  if (budget < 4) throw new RangeError(`maxFrameBytes ${maxFrameBytes} is too small to carry chunks`)
+  if (budget < 4) throw new RangeError(DEV ? `maxFrameBytes ${maxFrameBytes} is too small to carry chunks` : 'maxFrameBytes')
   const pieces: string[] = []
   let start = 0
   let used = 0
@@ -120,7 +120,7 @@ export class Assembler {
 
   add(data: string, from: string): ChunkResult {
     const m = CHUNK_RE.exec(data)
-    if (!m) return { error: new ProtocolError('ERR_PROTOCOL', `received a malformed chunk from '${from}'`) }
+    if (!m) return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `received a malformed chunk from '${from}'` : 'bad chunk') }
     const id = m[1]!
     const index = Number(m[2])
     const count = Number(m[3])
@@ -129,15 +129,15 @@ export class Assembler {
     if (this.finished.has(id)) return { ignored: true }
     if (length > this.limits.maxMessageBytes) {
       this.finish(id)
-      return { error: new ProtocolError('ERR_PROTOCOL', `dropped message ${id} from '${from}': ${length} bytes exceeds maxMessageBytes (${this.limits.maxMessageBytes})`) }
+      return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `dropped message ${id} from '${from}': ${length} bytes exceeds maxMessageBytes (${this.limits.maxMessageBytes})` : 'over maxMessageBytes') }
     }
     // Every piece but an empty message's one carries at least one unit, so a message has at most `length` pieces.
     if (count < 1 || index >= count || count > Math.max(1, length) || piece.length > length) {
-      return { error: new ProtocolError('ERR_PROTOCOL', `received an inconsistent chunk ${index}/${count} of message ${id} (${length} units) from '${from}'`) }
+      return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `received an inconsistent chunk ${index}/${count} of message ${id} (${length} units) from '${from}'` : 'bad chunk') }
     }
     let p = this.partial.get(id)
     if (p && (p.count !== count || p.length !== length)) {
-      return { error: new ProtocolError('ERR_PROTOCOL', `received a chunk of message ${id} from '${from}' that disagrees with its earlier chunks`) }
+      return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `received a chunk of message ${id} from '${from}' that disagrees with its earlier chunks` : 'bad chunk') }
     }
     if (p?.parts.has(index)) {
       p.last = now()
@@ -147,7 +147,7 @@ export class Assembler {
     if (this.pending + cost > this.limits.maxPendingBytes || (p && p.size + piece.length > length)) {
       if (p) this.drop(id, p)
       else this.finish(id)
-      return { error: new ProtocolError('ERR_PROTOCOL', `dropped message ${id} from '${from}': partial messages would hold more than maxPendingBytes (${this.limits.maxPendingBytes})`) }
+      return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `dropped message ${id} from '${from}': partial messages would hold more than maxPendingBytes (${this.limits.maxPendingBytes})` : 'over maxPendingBytes') }
     }
     if (!p) {
       p = { parts: new Map(), count, length, size: 0, cost: 0, from, last: 0 }
@@ -163,7 +163,7 @@ export class Assembler {
     this.drop(id, p)
     let text = ''
     for (let i = 0; i < count; i++) text += p.parts.get(i)!
-    if (text.length !== length) return { error: new ProtocolError('ERR_PROTOCOL', `reassembled message ${id} from '${from}' has ${text.length} units, not the ${length} announced`) }
+    if (text.length !== length) return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `reassembled message ${id} from '${from}' has ${text.length} units, not the ${length} announced` : 'bad chunk') }
     return { done: text, id }
   }
 
@@ -185,7 +185,7 @@ export class Assembler {
     for (const [id, p] of this.partial) {
       if (at - p.last >= this.limits.timeout) {
         this.drop(id, p)
-        this.onTimeout(new ProtocolError('ERR_TIMEOUT', `dropped message ${id} from '${p.from}': no chunk for ${this.limits.timeout} ms (${p.parts.size} of ${p.count} chunks arrived)`))
+        this.onTimeout(new ProtocolError('ERR_TIMEOUT', DEV ? `dropped message ${id} from '${p.from}': no chunk for ${this.limits.timeout} ms (${p.parts.size} of ${p.count} chunks arrived)` : 'assembly timeout'))
       }
     }
   }

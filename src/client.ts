@@ -3,7 +3,6 @@
  * on the local `socket` channel, listeners isolated from the library, and the features it is given. A facade over
  * channels: it knows no frame type. The full client (`sock-client`) is this class with every feature composed in.
  */
-import EventEmitter from 'eventemitter3'
 import { AddressBook, type SetupArgs } from './address'
 import { DEFAULT_RECONNECT, type ReconnectOptions } from './backoff'
 import { Channel, listenerKey, type ChannelHost, type ConnectionInfo, type Kernel, type SendReport } from './channel'
@@ -126,36 +125,15 @@ export function positive(v: unknown, name: string, fallback: number, allowInfini
   return v
 }
 
-/**
- * Application code runs isolated: every listener is called through a wrapper that catches what it throws and hands
- * it to the client whose dispatch is running, so a bug in a listener never stalls a socket, a parser or a promise
- * of ours. One wrapper per function, so registering a function twice still calls it once.
- */
-const SAFE = /* @__PURE__ */ new WeakMap<Listener, Listener>()
-/** The client dispatching now, the event it dispatches, and the frame size of the message (for `messages()`). */
-let dispatching: SockClient<any> | undefined
-let dispatchEvent = ''
+/** A listener registered with `once`: removed before its one call. */
+type Entry = Listener | { once: Listener }
+const fnOf = (e: Entry): Listener => (typeof e === 'function' ? e : e.once)
+
+/** The frame size of the message being dispatched now (read by a listener, as `messages()` does). */
 let dispatchBytes = 0
 
 /** The frame size of the message being dispatched now (read by a listener, as `messages()` does). @internal */
 export const currentBytes = (): number => dispatchBytes
-
-function safe(fn: Listener): Listener {
-  let w = SAFE.get(fn)
-  if (!w) {
-    w = function (this: unknown, a: unknown, b: unknown) {
-      try {
-        fn.call(this, a, b)
-      } catch (e) {
-        const c = dispatching
-        if (c) c.threw(e, dispatchEvent, b as { channel?: string; address?: string })
-        else surface(e)
-      }
-    }
-    SAFE.set(fn, w)
-  }
-  return w
-}
 
 /** Reports an application error the way the platform reports uncaught ones (Node: `uncaughtException`; a page: its `error` event). */
 function surface(e: unknown): void {
@@ -210,7 +188,11 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
   readonly connection: SockConnection<E>
   /** The configuration (shared by clients made with equal options). @internal */
   readonly k: Kernel
-  private readonly emitter = new EventEmitter()
+  /**
+   * Listeners by key (`listenerKey(channel, event)`), in registration order. Each list is replaced, never changed in
+   * place, so a dispatch under way calls exactly the listeners registered when it began.
+   */
+  private readonly listeners = new Map<string, Entry[]>()
   /** Every channel the client wants joined: its Channel once opened, `undefined` while there is no `setup()`. */
   private readonly channels = new Map<string, Channel | undefined>()
   private prefix: string | undefined
@@ -319,22 +301,39 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
     this.dispatch(listenerKey(SOCKET, event), listenerKey(SOCKET, ''), event, info, info, 0)
   }
 
-  /** Calls the listeners of `event` (under `key`) and the catch-all ones (under `any`), each isolated (`safe`). @internal */
+  /**
+   * Calls the listeners of `event` (under `key`), then the catch-all ones (under `any`). Application code runs
+   * isolated: what a listener throws goes to `threw()`, so a bug in a listener never stalls a socket, a parser or a
+   * promise of ours, and the listeners after it still run. @internal
+   */
   dispatch(key: string, any: string, event: string, data: unknown, message: unknown, bytes: number): void {
-    const c = dispatching
-    const e = dispatchEvent
     const n = dispatchBytes
-    dispatching = this
-    dispatchEvent = event
     dispatchBytes = bytes
-    try {
-      this.emitter.emit(key, data, message)
-      this.emitter.emit(any, event, message)
-    } finally {
-      dispatching = c
-      dispatchEvent = e
-      dispatchBytes = n
+    this.call(key, event, data, message)
+    this.call(any, event, event, message)
+    dispatchBytes = n
+  }
+
+  private call(key: string, event: string, a: unknown, b: unknown): void {
+    const list = this.listeners.get(key)
+    if (!list) return
+    for (const e of list) {
+      if (typeof e !== 'function') this.remove(key, e.once)
+      try {
+        fnOf(e)(a, b)
+      } catch (err) {
+        this.threw(err, event, b as { channel?: string; address?: string })
+      }
     }
+  }
+
+  /** Removes `fn` from the listeners under `key` (a new list, so a dispatch under way is not disturbed). */
+  private remove(key: string, fn: Listener): void {
+    const list = this.listeners.get(key)
+    if (!list) return
+    const rest = list.filter((e) => fnOf(e) !== fn)
+    if (rest.length) this.listeners.set(key, rest)
+    else this.listeners.delete(key)
   }
 
   /**
@@ -343,7 +342,7 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
    * @internal
    */
   threw(e: unknown, event: string, about: { channel?: string; address?: string } | undefined): void {
-    const listening = this.emitter.listenerCount(listenerKey(SOCKET, 'error')) + this.emitter.listenerCount(listenerKey(SOCKET, ''))
+    const listening = this.listeners.has(listenerKey(SOCKET, 'error')) || this.listeners.has(listenerKey(SOCKET, ''))
     if (event === 'error' || !listening) return surface(e)
     const channel = about?.channel ?? ''
     const error = new SockError('ERR_LISTENER', DEV ? `a listener of '${event}' on '${channel}' threw (${(e as Error)?.message ?? String(e)}): caught, and the channel goes on` : 'listener threw', { cause: e })
@@ -410,8 +409,7 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
   off(channel: string, fn: Listener): void
   off(channel: string, a: string | Listener, b?: Listener): void {
     const [key, fn] = this.key(channel, a, b)
-    const w = SAFE.get(fn)
-    if (w) this.emitter.off(key, w)
+    this.remove(key, fn)
   }
 
   private key(channel: string, a: string | Listener, b?: Listener): [string, Listener] {
@@ -425,13 +423,13 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
   private listen(channel: string, a: string | Listener, b: Listener | undefined, once: boolean): Unsubscribe {
     const [key, fn] = this.key(channel, a, b)
     // Registering the same function twice is harmless: it is called once per message.
-    const w = safe(fn)
-    if (!this.emitter.listeners(key).includes(w)) this.emitter[once ? 'once' : 'on'](key, w)
+    const list = this.listeners.get(key) ?? []
+    if (!list.some((e) => fnOf(e) === fn)) this.listeners.set(key, [...list, once ? { once: fn } : fn])
     if (channel !== SOCKET && !this.channels.has(channel)) {
       if (this.connection.isSetup()) this.open(channel)
       else this.channels.set(channel, undefined)
     }
-    return () => this.emitter.off(key, w)
+    return () => this.remove(key, fn)
   }
 
   /**

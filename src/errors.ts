@@ -3,6 +3,7 @@
  * and a literal `name`, so `err instanceof X` and `isX(err)` (which also matches by name, across
  * bundles and realms) both work.
  */
+import { DEV } from './dev'
 import { hideSecrets } from './secrets'
 
 export type SockErrorCode =
@@ -59,7 +60,7 @@ export class FrameTooLargeError extends SockError {
   constructor(
     readonly bytes: number,
     readonly limit: number,
-    message = `frame of ${bytes} bytes exceeds maxFrameBytes (${limit}); send less data, use signal() (which splits large payloads) or raise maxFrameBytes to the server's -limit`,
+    message = DEV ? `frame of ${bytes} bytes exceeds maxFrameBytes (${limit}); send less data, use signal() (which splits large payloads) or raise maxFrameBytes to the server's -limit` : 'frame too large',
   ) {
     super('ERR_FRAME_TOO_LARGE', message)
   }
@@ -108,7 +109,7 @@ export class MissingPackageError extends SockError {
     readonly feature: string,
     options?: { cause?: unknown },
   ) {
-    super('ERR_MISSING_PACKAGE', `${feature} needs the ${packageName} package, an optional peer dependency of sock-client that is not installed: run npm i ${packageName}`, options)
+    super('ERR_MISSING_PACKAGE', DEV ? `${feature} needs the ${packageName} package, an optional peer dependency of sock-client that is not installed: run npm i ${packageName}` : `npm i ${packageName}`, options)
     this.install = `npm i ${packageName}`
   }
 }
