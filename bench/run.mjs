@@ -3,7 +3,7 @@
 //
 //   --quick            2 repetitions and a tenth of the messages (a smoke run; the figures are not for reading)
 //   --reps N           repetitions of each measurement (default 5)
-//   --only a,b         scenarios: throughput, unpaced, fanout, latency, cpu, memory, reconnect, bundle, redis
+//   --only a,b         scenarios: throughput, unpaced, fanout, latency, cpu, memory, memory1, reconnect, bundle, redis
 //   --clients a,b      clients: ws, sock-message, sock-event, rws, partysocket, socket.io
 //   --out FILE         the JSON results file (default bench/results/<date>.json, and bench/results/latest.json)
 //   --no-write         write no JSON file
@@ -47,6 +47,8 @@ const P = {
   // warm: clients connected and closed before the baseline, so the JIT's one-off code and feedback for a client's
   // code paths is not charged to each of the `count` clients measured.
   memory: { count: quick ? 100 : 500, warm: quick ? 10 : 50 },
+  // The strict baseline: after a single client opened and closed, so what V8 compiles for a client's paths is charged too.
+  memory1: { count: quick ? 100 : 500, warm: 1 },
   reconnect: { policy: { minDelay: 250, maxDelay: 1000, factor: 2, minUptime: 0 }, restarts: quick ? 1 : 3, upFor: 200, downFor: 300, slack: 50 },
 }
 
@@ -82,6 +84,7 @@ const SCENARIOS = [
     ],
   },
   { id: 'memory', same: true, metrics: [{ key: 'bytesPerClient', label: 'memory per idle client (KiB)', unit: 'kib', better: 'lower' }] },
+  { id: 'memory1', same: true, metrics: [{ key: 'bytesPerClient', label: 'memory per idle client, baseline after one client (KiB)', unit: 'kib', better: 'lower' }] },
   { id: 'reconnect', same: true, metrics: [{ key: 'ms', label: 'restarted server listen → reopen (ms)', unit: 'ms', better: 'lower' }] },
   { id: 'bundle', same: true, once: true, metrics: [{ key: 'gzip', label: 'browser bundle, min+gzip (KiB)', unit: 'size', better: 'lower' }] },
 ]
@@ -185,6 +188,11 @@ const measure = {
   async memory(c) {
     const server = await startServer(c.server)
     const r = await startClient('memory', c.id, server.base, P.memory, ['--expose-gc']).next('result', 120_000)
+    return { value: { bytesPerClient: r.bytesPerClient }, ok: true, detail: r }
+  },
+  async memory1(c) {
+    const server = await startServer(c.server)
+    const r = await startClient('memory', c.id, server.base, P.memory1, ['--expose-gc']).next('result', 120_000)
     return { value: { bytesPerClient: r.bytesPerClient }, ok: true, detail: r }
   },
   async reconnect(c) {
@@ -315,6 +323,8 @@ function targets() {
     if (id === 'sock-message') {
       const mr = ratio('memory', 'bytesPerClient', id)
       if (Number.isFinite(mr)) check(`sock-client memory per idle client ≤ 1.25× ws`, mr <= 1.25, `${mr.toFixed(2)}× ws`)
+      const m1 = ratio('memory1', 'bytesPerClient', id)
+      if (Number.isFinite(m1)) check(`sock-client memory per idle client, baseline after one client, ≤ 1.25× ws`, m1 <= 1.25, `${m1.toFixed(2)}× ws`)
       const rc = results.reconnect?.[id]
       if (rc?.runs.length) {
         const all = rc.runs.flatMap((x) => x.detail.samples)
@@ -346,7 +356,7 @@ const tgt = targets()
 const targetLines = tgt.map((t) => `- ${t.pass ? '✅' : '❌'} ${t.name}: ${t.text}`).join('\n')
 const notes = [
   `Medians of ${reps} repetitions (min–max), each against a fresh server process on 127.0.0.1; \`· 0.97×\` is the ratio to raw \`ws\`; ⚠ marks a run that lost or reordered a message or missed its bound.`,
-  `${P.throughput.n} messages of 64 B for throughput (after ${P.throughput.warmup} warm-up); ${P.unpaced.n} for the unpaced burst (sent in one synchronous loop, sender and receiver in one process, through a plain ws relay in another that writes each frame separately; sock-client's queue sized for the burst: ${P.unpaced.queue.maxCount} frames); ${P.fanout.n} messages to ${P.fanout.receivers} receivers for fan-out; ${P.latency.n} sequential ping-pongs through the server for latency; CPU over ${P.cpu.n} messages in separate sender and receiver processes; memory with ${P.memory.count} idle clients after GC (heap + external), after ${P.memory.warm} clients connected and closed; reconnect: server killed, back on the same port after ${P.reconnect.downFor} ms, every client retrying with min ${P.reconnect.policy.minDelay} ms, max ${P.reconnect.policy.maxDelay} ms, factor ${P.reconnect.policy.factor}.`,
+  `${P.throughput.n} messages of 64 B for throughput (after ${P.throughput.warmup} warm-up); ${P.unpaced.n} for the unpaced burst (sent in one synchronous loop, sender and receiver in one process, through a plain ws relay in another that writes each frame separately; sock-client's queue sized for the burst: ${P.unpaced.queue.maxCount} frames); ${P.fanout.n} messages to ${P.fanout.receivers} receivers for fan-out; ${P.latency.n} sequential ping-pongs through the server for latency; CPU over ${P.cpu.n} messages in separate sender and receiver processes; memory with ${P.memory.count} idle clients after GC (heap + external), after ${P.memory.warm} clients connected and closed (and, strict, after one); reconnect: server killed, back on the same port after ${P.reconnect.downFor} ms, every client retrying with min ${P.reconnect.policy.minDelay} ms, max ${P.reconnect.policy.maxDelay} ms, factor ${P.reconnect.policy.factor}.`,
 ]
 const markdown = `${table()}\n\n${notes.join('\n')}\n\nTargets:\n${targetLines}\n`
 

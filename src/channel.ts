@@ -117,6 +117,10 @@ export class Channel implements ConnectionOwner {
     this.host.report(this, conn, 'reconnect', detail)
   }
 
+  onDue(conn: Connection): void {
+    this.host.k.features.due?.(this, conn)
+  }
+
   // ---------- sending ----------
 
   /** Sends `data` as `event`: a plain type-1 frame for a `message` string that fits, else an envelope. */
@@ -197,7 +201,7 @@ export class Channel implements ConnectionOwner {
     if (env instanceof ProtocolError) return this.fail(conn, env)
     if (!this.firstTime(env.id)) return
     let data = env.data
-    const read = features.events[env.event]
+    const read = features.events.get(env.event)
     if (read) {
       data = read(data, from)
       if (data instanceof ProtocolError) return this.fail(conn, data)

@@ -59,6 +59,8 @@ export interface ConnectionOwner {
   onFrame(conn: Connection, frame: Frame): void
   onError(conn: Connection, error: SockError): void
   onReconnect(conn: Connection, detail: { attempt: number; delay: number; reason: string }): void
+  /** The deadline a feature asked for with `wakeAt()` came. */
+  onDue(conn: Connection): void
 }
 
 interface Pending {
@@ -126,7 +128,8 @@ function domEvent(this: Socket, e: Event): void {
  * in a field, where a double costs a 16-byte box per field per connection; `Math.floor` makes V8 tag them so.
  */
 const EPOCH = /* @__PURE__ */ performance.now()
-const clock = (): number => Math.floor(performance.now() - EPOCH) + 1
+/** Now, as connections keep time (what `wakeAt()` takes and `openedTime` gives). */
+export const clock = (): number => Math.floor(performance.now() - EPOCH) + 1
 /** A string of characters above U+00FF takes two bytes a character in memory. */
 const TWO_BYTE = /[^\x00-\xff]/
 /** What a queued frame costs beyond its text (its record, promise and callbacks, and the channel's report), measured. */
@@ -146,6 +149,10 @@ export class Connection {
   id: string | undefined
   /** When the unanswered WebSocket ping (Node) went out; 0 when none is pending. */
   pingSentAt = 0
+  /** A feature's state for this connection (the rest feature's registration check); no field per feature. */
+  ext: unknown = undefined
+  /** A feature's next deadline on this connection (0: none), kept on the connection's one timer with its own. */
+  private extAt = 0
   private raw: Socket | undefined
   private retries = 0
   private openedAt = 0
@@ -257,6 +264,11 @@ export class Connection {
       if (this.raw === raw) this.drop('liveness probe timed out')
       return
     }
+    if (this.extAt && now >= this.extAt) {
+      this.extAt = 0
+      this.owner.onDue(this)
+      if (this.raw !== raw) return // it dropped the socket
+    }
     if (now >= this.nextPingAt) {
       this.nextPingAt = now + this.o.pingInterval
       this.write(encodeFrame(TYPE_PING, ''))
@@ -286,7 +298,19 @@ export class Connection {
     const t = this.o.probeTimeout
     if (this.probeSentAt) at = Math.min(at, this.probeSentAt + t)
     if (this.pingSentAt) at = Math.min(at, this.pingSentAt + t)
+    if (this.extAt) at = Math.min(at, this.extAt)
     sleep(this, Math.min(at - now, this.o.pingInterval)) // never longer than an interval, whatever the clock did
+  }
+
+  /** When this connection's socket opened (`clock()` time), or 0: tells one open from the next. */
+  get openedTime(): number {
+    return this.openedAt
+  }
+
+  /** Calls `owner.onDue(this)` at `at` (`clock()` time) while this socket is open; the next socket starts without. */
+  wakeAt(at: number): void {
+    this.extAt = at
+    if (this.openedAt) this.schedule(clock())
   }
 
   private probe(now: number): void {
@@ -358,6 +382,7 @@ export class Connection {
     const raw = this.raw
     if (raw) raw[OWNER] = this.raw = undefined
     this.draining = false
+    this.extAt = 0
     return raw
   }
 

@@ -26,6 +26,9 @@ export type ChannelMaker = (name: string, addresses: readonly Address[], mode: M
 /** Told of every state change of every connection (the REST feature's registration check). */
 export type Watcher = (ch: Channel, conn: Connection, state: ConnectionState) => void
 
+/** Called when a deadline a feature set on a connection (`conn.wakeAt()`) came. */
+export type Due = (ch: Channel, conn: Connection) => void
+
 export interface Feature {
   /** Its name, for the messages that say a feature is missing. */
   readonly name: string
@@ -36,6 +39,7 @@ export interface Feature {
   readonly channel?: ChannelMaker
   readonly setup?: SetupForms
   readonly watch?: Watcher
+  readonly due?: Due
   /** Reads this feature's options when a client is made, into the client's configuration (see `Kernel`). */
   readonly init?: (options: any, k: any) => void
 }
@@ -44,12 +48,14 @@ export interface Feature {
 export interface Features {
   readonly names: readonly string[]
   readonly read: { readonly [type: number]: Reader }
-  readonly events: { readonly [event: string]: EventReader }
+  /** A Map: looked up for every event received, and most names are in none. */
+  readonly events: ReadonlyMap<string, EventReader>
   readonly split?: Splitter
   readonly codecs?: CodecLookup
   readonly channel?: ChannelMaker
   readonly setup?: SetupForms
   readonly watch?: Watcher
+  readonly due?: Due
   readonly init: readonly ((options: any, k: any) => void)[]
 }
 
@@ -59,16 +65,18 @@ const cache = /* @__PURE__ */ new WeakMap<readonly Feature[], Features>()
 export function compose(list: readonly Feature[] = []): Features {
   let f = cache.get(list)
   if (!f) {
-    const out: { -readonly [K in keyof Features]: Features[K] } = { names: [], read: {}, events: {}, init: [] }
+    const events = new Map<string, EventReader>()
+    const out: { -readonly [K in keyof Features]: Features[K] } = { names: [], read: {}, events, init: [] }
     for (const x of list) {
       ;(out.names as string[]).push(x.name)
       Object.assign(out.read, x.read)
-      Object.assign(out.events, x.events)
+      for (const e in x.events) events.set(e, x.events[e]!)
       if (x.init) (out.init as unknown[]).push(x.init)
       out.split ??= x.split
       out.codecs ??= x.codecs
       out.channel ??= x.channel
       out.setup ??= x.setup
+      out.due ??= x.due
       const [a, b] = [out.watch, x.watch]
       out.watch = a && b ? (ch, conn, state) => (a(ch, conn, state), b(ch, conn, state)) : a ?? b
     }

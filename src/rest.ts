@@ -6,12 +6,11 @@
 import type { Address } from './address'
 import type { Channel } from './channel'
 import { positive, type SockClient } from './client'
-import type { Connection } from './connection'
+import { clock, type Connection } from './connection'
 import { DEV } from './dev'
 import { ConnectionError, RestError, type SockError } from './errors'
 import type { Feature } from './feature'
 import { checkChannel, checkId } from './protocol'
-import { sleep, unsleep, type Sleeper } from './timers'
 
 export interface Instance {
   channel: string
@@ -140,56 +139,40 @@ export function instance(client: SockClient<any>, channel: string, id: string): 
 }
 
 /**
- * The registration check of one open connection: the reference server answers who-am-I even for an instance it no
- * longer lists (deregistered as a duplicate, or stale), which then stays open and deaf. REST says whether the server
- * still lists the instance, and with the `created_at` seen the first time, whether it is still ours.
+ * The registration check: the reference server answers who-am-I even for an instance it no longer lists
+ * (deregistered as a duplicate, or stale), which then stays open and deaf. REST says whether the server still lists
+ * the instance, and with the `created_at` seen the first time, whether it is still ours. Its state is one number in
+ * the connection's feature slot (`conn.ext`): 0 while nothing is known, the `created_at` (ms) once seen, -1 after a
+ * failed check was reported; its timing, a deadline on the connection's own timer (`conn.wakeAt()`).
  */
-class Check implements Sleeper {
-  due = 0
-  slot = -1
-  private createdAt = 0
-  private failed = false
-
-  constructor(
-    private readonly ch: Channel,
-    private readonly conn: Connection,
-    private readonly every: number,
-  ) {
-    sleep(this, every)
-  }
-
-  wake(): void {
-    const { ch, conn } = this
-    const id = conn.id
-    if (!id || checks.get(conn) !== this) return
-    getInstance(conn.address, ch.name, id, ch.host.k.rest as RestOptions).then(
-      (r) => this.done(id, r),
-      (e: SockError) => this.done(id, e),
-    )
-  }
-
-  private done(id: string, r: Instance | null | SockError): void {
-    const { ch, conn } = this
-    if (checks.get(conn) !== this || conn.state !== 'open') return // this connection is gone: its check says nothing
-    if (r === null) return conn.drop(DEV ? `not registered: ${conn.address} no longer lists instance '${id}' in channel '${ch.name}' though it still answers (deregistered as a duplicate or as stale), rejoining` : 'not registered', true)
-    if (r instanceof Error) {
-      if (!this.failed) {
-        this.failed = true // once per connection: a server without REST routes would say so every interval
-        ch.fail(conn, new ConnectionError(r.code, DEV ? `registration check of '${id}' in channel '${ch.name}' failed: ${r.message} (checks go on; set registrationCheck: 0 for a server without REST routes)` : 'registration check failed', undefined, { cause: r }))
-      }
-    } else {
-      const created = r.createdAt.getTime()
-      if (this.createdAt && created !== this.createdAt) {
-        const error = new ConnectionError('ERR_REJECTED', DEV ? `${conn.address} lists instance '${id}' in channel '${ch.name}' as created at ${r.createdAt.toISOString()}, not when we joined: another instance took the id and this connection no longer receives; give every client its own id` : 'id taken', 1008)
-        return conn.reject(error, { code: 1008, reason: 'id taken by another instance' })
-      }
-      this.createdAt = created
-    }
-    sleep(this, this.every)
-  }
+function check(ch: Channel, conn: Connection): void {
+  const id = conn.id
+  const opened = conn.openedTime // tells this socket's check from one made on the next socket
+  if (!id) return
+  getInstance(conn.address, ch.name, id, ch.host.k.rest as RestOptions).then(
+    (r) => checked(ch, conn, opened, id, r),
+    (e: SockError) => checked(ch, conn, opened, id, e),
+  )
 }
 
-const checks = /* @__PURE__ */ new WeakMap<Connection, Check>()
+function checked(ch: Channel, conn: Connection, opened: number, id: string, r: Instance | null | SockError): void {
+  if (conn.openedTime !== opened || conn.state !== 'open') return // this socket is gone: its check says nothing
+  if (r === null) return conn.drop(DEV ? `not registered: ${conn.address} no longer lists instance '${id}' in channel '${ch.name}' though it still answers (deregistered as a duplicate or as stale), rejoining` : 'not registered', true)
+  if (r instanceof Error) {
+    if (conn.ext !== -1) {
+      conn.ext = -1 // once: a server without REST routes would say so every interval
+      ch.fail(conn, new ConnectionError(r.code, DEV ? `registration check of '${id}' in channel '${ch.name}' failed: ${r.message} (checks go on; set registrationCheck: 0 for a server without REST routes)` : 'registration check failed', undefined, { cause: r }))
+    }
+  } else {
+    const created = r.createdAt.getTime()
+    if ((conn.ext as number) > 0 && created !== conn.ext) {
+      const error = new ConnectionError('ERR_REJECTED', DEV ? `${conn.address} lists instance '${id}' in channel '${ch.name}' as created at ${r.createdAt.toISOString()}, not when we joined: another instance took the id and this connection no longer receives; give every client its own id` : 'id taken', 1008)
+      return conn.reject(error, { code: 1008, reason: 'id taken by another instance' })
+    }
+    conn.ext = created
+  }
+  conn.wakeAt(clock() + (ch.host.k.registrationCheck as number))
+}
 
 /** The REST feature: `new SockClient({ features: [rest] })` (`sock-client` has it). */
 export const rest: Feature = {
@@ -198,14 +181,12 @@ export const rest: Feature = {
     k.rest = o.restTimeout === undefined && !o.fetch ? DEFAULT_REST : { timeout: positive(o.restTimeout, 'options.restTimeout', 5000) || 5000, fetch: o.fetch }
     k.registrationCheck = positive(o.registrationCheck, 'options.registrationCheck', 60_000)
   },
-  // A check per open connection, started when it opens and dropped with its socket.
+  // A check per open connection: the first one registrationCheck after it opened (a new socket starts afresh).
   watch(ch, conn, state) {
-    const old = checks.get(conn)
-    if (old) {
-      unsleep(old)
-      checks.delete(conn)
-    }
     const every = ch.host.k.registrationCheck as number
-    if (state === 'open' && every > 0 && conn.id) checks.set(conn, new Check(ch, conn, every))
+    if (state !== 'open' || !(every > 0)) return
+    conn.ext = 0
+    conn.wakeAt(clock() + every)
   },
+  due: check,
 }

@@ -103,6 +103,7 @@ function owner() {
     onFrame: (_c, f) => log.push(`frame ${f.type} ${f.data}`),
     onError: (_c, e) => (errors.push(e), log.push(`error ${e.code}`)),
     onReconnect: (_c, d) => log.push(`reconnect ${d.attempt} in ${d.delay}`),
+    onDue: () => log.push('due'),
   }
   return { o, log, states, errors, addresses }
 }
