@@ -15,6 +15,7 @@ import { randomName } from '../envelope'
 import { isName } from '../protocol'
 import type { RedisBridge, RedisStateInfo } from './redis'
 import { checkRedisUrl, redactRedisUrl } from './redis-url'
+import { clientErrorStatus, parseTarget, refuse, safeDecode, WS_KEY } from './request'
 
 export interface SockServerOptions {
   /** TCP port; 0 (the default) picks a free one. */
@@ -116,7 +117,12 @@ export class SockServer extends EventEmitter<SockServerEvents> {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: o.limit, perMessageDeflate: false })
     this.http = createServer((req, res) => this.onRequest(req, res))
     this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head))
-    this.http.on('clientError', (_e, socket) => socket.destroy())
+    this.http.on('clientError', (e: NodeJS.ErrnoException, socket) => {
+      // Answer what Node could not parse (as its default handler would), unless a response is already under way.
+      const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage
+      if (e.code === 'ECONNRESET' || inFlight?.headersSent) return void socket.destroy()
+      refuse(socket, clientErrorStatus(e.code))
+    })
     this.ticker = setInterval(() => this.sweep(), Math.max(10, Math.floor(o.pingWindow / 4)))
     this.ticker.unref()
   }
@@ -192,39 +198,43 @@ export class SockServer extends EventEmitter<SockServerEvents> {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    this.route(req, res).catch(() => {
-      // Only the Redis registry can fail here (Redis down): say so rather than list one node's instances.
+    this.route(req, res).catch((e: unknown) => {
       if (res.headersSent) return void res.destroy()
-      res.writeHead(503, { 'content-type': 'application/json', ...(this.o.cors ? { 'access-control-allow-origin': '*' } : {}) })
-      res.end('{"error":"Registry unavailable"}')
+      // The Redis registry failing (down, stalled) is a 503: say so rather than list one node's instances.
+      const registry = e instanceof RegistryError
+      res.writeHead(registry ? 503 : 500, { 'content-type': 'application/json', ...(this.o.cors ? { 'access-control-allow-origin': '*' } : {}) })
+      res.end(registry ? '{"error":"Registry unavailable"}' : '{"error":"Internal error"}')
     })
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://x')
-    const path = url.pathname
-    const json = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json', ...(this.o.cors ? { 'access-control-allow-origin': '*' } : {}) })
+    const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'content-type': 'application/json', ...(this.o.cors ? { 'access-control-allow-origin': '*' } : {}), ...headers })
       res.end(JSON.stringify(body))
     }
+    const target = parseTarget(req.url)
+    if (!target) return json(400, { error: 'Bad request target: use a path such as /api/channel/<channel>' })
+    const path = target.path
+    const method = req.method ?? ''
     if (path.startsWith('/api/')) {
-      if (req.method === 'OPTIONS') {
-        res.writeHead(204, this.o.cors ? { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'GET, OPTIONS', 'access-control-allow-headers': '*', 'access-control-max-age': '86400' } : {})
+      if (method === 'OPTIONS') {
+        res.writeHead(204, { allow: API_METHODS, ...(this.o.cors ? { 'access-control-allow-origin': '*', 'access-control-allow-methods': API_METHODS, 'access-control-allow-headers': '*', 'access-control-max-age': '86400' } : {}) })
         return void res.end()
       }
-      if (req.method !== 'GET' && req.method !== 'HEAD') return json(405, { error: 'Method not allowed' })
+      if (method !== 'GET' && method !== 'HEAD') return json(405, { error: 'Method not allowed' }, { allow: API_METHODS })
       const m = /^\/api\/channel\/([^/]+)(?:\/([^/]+))?\/?$/.exec(path)
       if (!m) return json(404, { error: 'Not found' })
       const channel = safeDecode(m[1]!)
       if (this.bridge) {
         // Every node's instances, from the registry (names only: anything else cannot be registered).
         const ok = channel !== undefined && isName(channel)
+        const bridge = this.bridge
         if (m[2] === undefined) {
-          const all = ok ? await this.bridge.list(channel) : []
+          const all = ok ? await registry(bridge.list(channel)) : []
           return all.length ? json(200, all) : json(404, { error: 'Channel not found' })
         }
         const id = safeDecode(m[2])
-        const one = ok && id !== undefined && isName(id) ? await this.bridge.get(channel, id) : undefined
+        const one = ok && id !== undefined && isName(id) ? await registry(bridge.get(channel, id)) : undefined
         return one ? json(200, one) : json(404, { error: 'Instance not found' })
       }
       const members = channel === undefined ? undefined : this.channels.get(channel)
@@ -236,14 +246,22 @@ export class SockServer extends EventEmitter<SockServerEvents> {
       return member ? json(200, { channel: member.channel, id: member.id, created_at: member.createdAt }) : json(404, { error: 'Instance not found' })
     }
     if (path.startsWith('/channel/')) {
+      if (method !== 'GET' && method !== 'HEAD') {
+        res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET' })
+        return void res.end('Method Not Allowed: connect with a WebSocket client (GET with Upgrade: websocket)')
+      }
       res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket', connection: 'Upgrade' })
       return void res.end('Upgrade Required: connect with a WebSocket client')
     }
-    if (this.o.static && (req.method === 'GET' || req.method === 'HEAD')) return this.serveStatic(path, res)
+    if (this.o.static) {
+      if (method === 'GET' || method === 'HEAD') return this.serveStatic(path, res, method === 'HEAD')
+      res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' })
+      return void res.end('Method Not Allowed')
+    }
     json(404, { error: 'Not found' })
   }
 
-  private serveStatic(path: string, res: ServerResponse): void {
+  private serveStatic(path: string, res: ServerResponse, head: boolean): void {
     const root = resolvePath(this.o.static!)
     const rel = safeDecode(path) ?? ''
     const file = normalize(join(root, rel.endsWith('/') ? `${rel}index.html` : rel))
@@ -261,20 +279,32 @@ export class SockServer extends EventEmitter<SockServerEvents> {
       return void res.end('Not found')
     }
     res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', 'content-length': size, 'cache-control': 'no-cache' })
-    createReadStream(file).pipe(res)
+    if (head) return void res.end()
+    // A file that fails while it is read (removed, unreadable, a device) cuts the response short: its length was
+    // promised, so a clean close is the only honest end. An unhandled stream error would end the process.
+    const stream = createReadStream(file)
+    stream.on('error', () => res.destroy())
+    res.on('close', () => stream.destroy())
+    stream.pipe(res)
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy())
-    const url = new URL(req.url ?? '/', 'http://x')
-    const m = /^\/channel\/([^/]*)\/?$/.exec(url.pathname)
-    if (!m) {
-      socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
-      return
-    }
+    // Everything `ws` would refuse is refused here first, with the answer RFC 6455 asks for, before anything
+    // (an id, a Redis claim) is held for this request.
+    const target = parseTarget(req.url)
+    if (!target) return refuse(socket, 400)
+    const m = /^\/channel\/([^/]*)\/?$/.exec(target.path)
+    if (!m) return refuse(socket, 404)
+    if (req.method !== 'GET') return refuse(socket, 405, { allow: 'GET' })
+    if (req.headers.upgrade?.toLowerCase() !== 'websocket') return refuse(socket, 400, {}, 'Bad Request: only Upgrade: websocket is served here')
+    const version = req.headers['sec-websocket-version']
+    if (version !== '13' && version !== '8') return refuse(socket, 426, { 'sec-websocket-version': '13, 8' })
+    const key = req.headers['sec-websocket-key']
+    if (key === undefined || !WS_KEY.test(key.trim())) return refuse(socket, 400, {}, 'Bad Request: missing or invalid Sec-WebSocket-Key')
     const channel = safeDecode(m[1]!) ?? ''
-    const ids = url.searchParams.getAll('id')
-    const tokens = url.searchParams.getAll('token')
+    const ids = target.query.getAll('id')
+    const tokens = target.query.getAll('token')
     const token = tokens.length ? tokens[0]! : 'demo'
     const pick = () => {
       let id = ids[0]
@@ -439,13 +469,15 @@ export class SockServer extends EventEmitter<SockServerEvents> {
 }
 
 const DUPLICATE = 'duplicate id: an instance with this id is already in the channel'
+const API_METHODS = 'GET, HEAD, OPTIONS'
 
-function safeDecode(s: string): string | undefined {
-  try {
-    return decodeURIComponent(s)
-  } catch {
-    return undefined
-  }
+/** The registry (Redis) failed or missed its deadline: REST answers 503, a join closes with 1013. */
+class RegistryError extends Error {}
+
+function registry<T>(p: Promise<T>): Promise<T> {
+  return p.catch((e: unknown) => {
+    throw new RegistryError((e as Error)?.message ?? String(e))
+  })
 }
 
 /** Starts an embedded Sock server; resolves once it listens (`server.port`, `server.url`). */

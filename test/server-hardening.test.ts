@@ -1,0 +1,160 @@
+// The embedded server against requests, peers and clocks no well-behaved client would produce.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { closeAll, rawPeer, startServer } from './helpers'
+import { rawRequest, upgradeRequest } from './raw-http'
+
+afterEach(closeAll)
+
+const children: ChildProcess[] = []
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL')
+})
+
+/** A server in its own process (test/fixtures/sock-node.mjs), so that a crash is a dead process, not a test error. */
+async function childServer(options: object = {}): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
+  const script = fileURLToPath(new URL('./fixtures/sock-node.mjs', import.meta.url))
+  const child = spawn(process.execPath, [script, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'pipe'] })
+  children.push(child)
+  let err = ''
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString()
+      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!).port)
+    })
+    child.once('exit', (code) => reject(new Error(`server process exited (${code}): ${err}`)))
+  })
+  return { child, port, stderr: () => err }
+}
+
+const get = (target: string, extra: string[] = [], method = 'GET') => `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n${extra.map((e) => `${e}\r\n`).join('')}\r\n`
+
+describe('server: no request crashes or hangs it', () => {
+  it('answers an upgrade to `//` (it used to kill the process with TypeError: Invalid URL) and keeps serving', async () => {
+    const s = await childServer()
+    for (const target of ['//', '//channel/chat', '///x', '//x:y@z/channel/chat']) {
+      const a = await rawRequest(s.port, upgradeRequest(target))
+      expect(a.status, target).toBe(404)
+      expect(a.closed).toBe(true)
+    }
+    const p = await rawPeer(`ws://127.0.0.1:${s.port}/channel/chat?id=after`)
+    p.send({ type: 0, data: '' })
+    expect(await p.next()).toEqual({ type: 0, data: 'after', from: 'after' })
+    p.close()
+    expect(s.child.exitCode).toBeNull()
+    expect(s.stderr()).toBe('')
+  })
+
+  it('answers `//` and other odd targets over plain HTTP with 404 or 400, not a misleading 503', async () => {
+    const s = await startServer()
+    expect((await rawRequest(s.port, get('//'))).status).toBe(404)
+    expect((await rawRequest(s.port, get('//api/channel/chat'))).status).toBe(404)
+    expect((await rawRequest(s.port, get('*', [], 'OPTIONS'))).status).toBe(400)
+    // absolute-form targets are valid HTTP/1.1: routed by their path
+    expect((await rawRequest(s.port, get(`http://127.0.0.1:${s.port}/api/channel/chat`))).status).toBe(404)
+    const listed = await rawRequest(s.port, get('/api/channel/chat?x=%zz&x=1&x=%00'))
+    expect(listed.status).toBe(404)
+    expect(listed.text).toContain('{"error":"Channel not found"}')
+  })
+
+  it('answers a request Node cannot parse with 400, and too large a head with 431, instead of dropping the socket', async () => {
+    const s = await startServer()
+    const garbage = await rawRequest(s.port, 'GARBAGE\r\n\r\n')
+    expect(garbage.status).toBe(400)
+    expect(garbage.closed).toBe(true)
+    expect((await rawRequest(s.port, 'GET /api/channel/chat HTTP/1.1\r\nBad Header\r\n\r\n')).status).toBe(400)
+    expect((await rawRequest(s.port, get('/api/channel/chat', [`X-Big: ${'a'.repeat(20_000)}`]))).status).toBe(431)
+    expect((await rawRequest(s.port, get(`/api/channel/${'a'.repeat(20_000)}`))).status).toBe(431)
+    expect((await rawRequest(s.port, upgradeRequest('/channel/chat', [`X-Big: ${'a'.repeat(20_000)}`]))).status).toBe(431)
+  })
+
+  it('answers 405 with Allow for other methods on /api, /channel and static files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sock-static-'))
+    writeFileSync(join(dir, 'index.html'), '<p>hi</p>')
+    try {
+      const s = await startServer({ static: dir })
+      for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'TRACE', 'PROPFIND']) {
+        const api = await rawRequest(s.port, get('/api/channel/chat', [], method))
+        expect(api.status, method).toBe(405)
+        expect(api.headers.allow).toBe('GET, HEAD, OPTIONS')
+        const ch = await rawRequest(s.port, get('/channel/chat', [], method))
+        expect(ch.status, method).toBe(405)
+        expect(ch.headers.allow).toBe('GET')
+        const st = await rawRequest(s.port, get('/index.html', [], method))
+        expect(st.status, method).toBe(405)
+        expect(st.headers.allow).toBe('GET, HEAD')
+      }
+      expect((await rawRequest(s.port, get('/api/channel/chat', [], 'FOO'))).status).toBe(400) // not a method Node parses
+      const pre = await rawRequest(s.port, get('/api/channel/chat', [], 'OPTIONS'))
+      expect(pre.status).toBe(204)
+      expect(pre.headers.allow).toBe('GET, HEAD, OPTIONS')
+      expect((await rawRequest(s.port, get('/index.html'))).status).toBe(200)
+      expect((await rawRequest(s.port, get('/index.html', [], 'HEAD'))).status).toBe(200)
+      expect((await rawRequest(s.port, get('/%00'))).status).toBe(404)
+      expect((await rawRequest(s.port, get('/%'))).status).toBe(404)
+      expect((await rawRequest(s.port, get('/..%2f..%2fetc%2fpasswd'))).status).toBe(403)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('survives a static file that fails while it is read (it used to crash on the read stream error)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sock-static-'))
+    symlinkSync('/proc/self/mem', join(dir, 'broken.bin')) // a regular file whose every read fails with EIO
+    try {
+      const s = await childServer({ static: dir })
+      const a = await rawRequest(s.port, get('/broken.bin'))
+      expect(a.closed).toBe(true)
+      expect((await rawRequest(s.port, get('/api/channel/chat'))).status).toBe(404) // still serving
+      expect(s.child.exitCode).toBeNull()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it.each([
+    ['a POST upgrade', upgradeRequest('/channel/chat', [], 'POST'), 405, { allow: 'GET' }],
+    ['no Sec-WebSocket-Key', upgradeRequest('/channel/chat', ['Sec-WebSocket-Key: -']), 400, {}],
+    ['a short Sec-WebSocket-Key', upgradeRequest('/channel/chat', ['Sec-WebSocket-Key: abc']), 400, {}],
+    ['a key that is not base64', upgradeRequest('/channel/chat', ['Sec-WebSocket-Key: !!!!!!!!!!!!!!!!!!!!!!==']), 400, {}],
+    ['version 12', upgradeRequest('/channel/chat', ['Sec-WebSocket-Version: 12']), 426, { 'sec-websocket-version': '13, 8' }],
+    ['no version', upgradeRequest('/channel/chat', ['Sec-WebSocket-Version: -']), 426, { 'sec-websocket-version': '13, 8' }],
+    ['Upgrade: h2c', upgradeRequest('/channel/chat', ['Upgrade: h2c']), 400, {}],
+    ['an /api path', upgradeRequest('/api/channel/chat'), 404, {}],
+    ['the root', upgradeRequest('/'), 404, {}],
+    ['a channel route with more segments', upgradeRequest('/channel/chat/x'), 404, {}],
+  ])('answers an upgrade with %s cleanly', async (_name, request, status, headers) => {
+    const s = await startServer()
+    const a = await rawRequest(s.port, request)
+    expect(a.status).toBe(status)
+    expect(a.headers).toMatchObject(headers)
+    expect(a.closed).toBe(true)
+    expect(s.connections).toBe(0)
+  })
+
+  it.each([
+    ['/channel/%', /invalid channel/],
+    ['/channel/%zz', /invalid channel/],
+    ['/channel/%00', /invalid channel/],
+    ['/channel/%C0%AF', /invalid channel/], // overlong UTF-8
+    ['/channel/caf%C3%A9', /invalid channel/],
+    ['/channel/\u00e9', /invalid channel/],
+    ['/channel/chat?id=%00', /invalid id/],
+    ['/channel/chat?id=%', /invalid id/],
+    ['/channel/chat?id=a&id=a', /more than once/],
+    ['/channel/chat?token=demo&token=x', /more than once/],
+  ])('closes an upgrade to %s with 1008 and a reason', async (target, reason) => {
+    const s = await startServer()
+    const p = await rawPeer(`${s.url}${target}`)
+    const closed = await p.closed
+    expect(closed.code).toBe(1008)
+    expect(closed.reason).toMatch(reason)
+    expect(s.instances('chat')).toEqual([])
+  })
+})
