@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { closeAll, rawPeer, startServer } from './helpers'
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
+import { closeAll, rawPeer, sleep, startServer } from './helpers'
 import { rawRequest, upgradeRequest } from './raw-http'
 
 afterEach(closeAll)
@@ -156,5 +156,31 @@ describe('server: no request crashes or hangs it', () => {
     expect(closed.code).toBe(1008)
     expect(closed.reason).toMatch(reason)
     expect(s.instances('chat')).toEqual([])
+  })
+})
+
+describe('server: time', () => {
+  it('marks nobody stale when the wall clock steps an hour forward, an hour back, and back again', async () => {
+    const s = await startServer({ pingWindow: 1000 }) // sweeps every 250 ms
+    const a = await rawPeer(`${s.url}/channel/clock?id=a`)
+    const b = await rawPeer(`${s.url}/channel/clock?id=b`)
+    const real = Date.now.bind(Date)
+    const spy = vi.spyOn(Date, 'now')
+    try {
+      // Both ping, then the clock steps and stays there for at least two sweeps, all well inside one real window.
+      for (const step of [3_600_000, -3_600_000, 0]) {
+        a.send({ type: -1, data: '' })
+        b.send({ type: -1, data: '' })
+        await sleep(50)
+        spy.mockImplementation(() => real() + step)
+        await sleep(600)
+      }
+    } finally {
+      spy.mockRestore()
+    }
+    a.send({ type: 1, data: 'still here' })
+    expect(await b.next()).toEqual({ type: 1, data: 'still here', from: 'a' })
+    b.send({ type: 1, data: 'me too' })
+    expect(await a.next()).toEqual({ type: 1, data: 'me too', from: 'b' })
   })
 })

@@ -26,7 +26,7 @@ export interface SockServerOptions {
   token?: string | null
   /** Read limit for a whole frame, in bytes: a larger frame closes the connection with 1009. */
   limit?: number
-  /** Keep-alive window in ms: an instance with no ping in a window goes stale (PROTOCOL.md §3). */
+  /** Keep-alive window in ms: an instance with no ping in a window goes stale (PROTOCOL.md §3). Monotonic time. */
   pingWindow?: number
   /** Send `Access-Control-Allow-Origin: *` on the REST routes, so pages on other origins can list instances. */
   cors?: boolean
@@ -66,6 +66,7 @@ interface Member {
   channel: string
   id: string
   createdAt: string
+  /** `performance.now()` of the last keep-alive: deadlines run on the monotonic clock, wall time is only shown. */
   lastPing: number
   stale: boolean
 }
@@ -359,7 +360,7 @@ export class SockServer extends EventEmitter<SockServerEvents> {
       this.emit('reject', { channel, reason: DUPLICATE })
       return void ws.close(1008, DUPLICATE)
     }
-    const me: Member = { ws, channel, id, createdAt, lastPing: Date.now(), stale: false }
+    const me: Member = { ws, channel, id, createdAt, lastPing: performance.now(), stale: false }
     members.set(id, me)
     const fromJson = JSON.stringify(id)
     this.emit('connect', { channel, id })
@@ -396,7 +397,7 @@ export class SockServer extends EventEmitter<SockServerEvents> {
       return
     }
     if ((type as number) < 0) {
-      if (!me.stale) me.lastPing = Date.now()
+      if (!me.stale) me.lastPing = performance.now()
       return
     }
     if (me.stale) {
@@ -431,7 +432,7 @@ export class SockServer extends EventEmitter<SockServerEvents> {
 
   /** Marks instances that sent no ping within the window as stale, for good (PROTOCOL.md §3). */
   private sweep(): void {
-    const now = Date.now()
+    const now = performance.now() // a wall-clock step (NTP, a restored VM) must not mark anyone stale
     for (const members of this.channels.values()) {
       for (const m of members.values()) if (!m.stale && now - m.lastPing > this.o.pingWindow) m.stale = true
     }
