@@ -10,10 +10,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { extname, join, normalize, resolve as resolvePath, sep } from 'node:path'
 import type { Duplex } from 'node:stream'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
-import { batch } from '../cork'
 import { randomName } from '../envelope'
 import { isName } from '../protocol'
 import type { RedisBridge, RedisStateInfo } from './redis'
+import { encode, Outbox } from './outbox'
 import { checkRedisUrl, redactRedisUrl } from './redis-url'
 import { clientErrorStatus, parseTarget, refuse, safeDecode, WS_KEY } from './request'
 
@@ -32,7 +32,12 @@ export interface SockServerOptions {
   cors?: boolean
   /** A directory served over HTTP at `/` (the demo page). */
   static?: string
-  /** Bytes a slow consumer may have buffered before it is closed with 1013 (default 8 MiB). */
+  /**
+   * Bytes the server may hold for one connection, in real bytes (default 8 MiB): frames relayed to it and replies
+   * to its own frames, bookkeeping included (see outbox.ts). Past it the connection is closed with 1013, whether it
+   * is a slow receiver or a client that floods who-am-I without reading the replies: the server drops what is
+   * queued, stops reading from it at once, and `ws` destroys the socket at the latest 30 s later.
+   */
   maxBuffered?: number
   /**
    * Scale-out: a Redis URL (`redis://[:password@]host:port[/db]`, `rediss://` for TLS). Every node given the
@@ -69,9 +74,14 @@ interface Member {
   /** `performance.now()` of the last keep-alive: deadlines run on the monotonic clock, wall time is only shown. */
   lastPing: number
   stale: boolean
+  /** Everything queued to this connection, within `maxBuffered`. */
+  out: Outbox
+  /** The who-am-I reply, encoded once. */
+  whoami: Buffer
 }
 
-const INVALID_JSON = '{"error":"Invalid json format"}'
+const INVALID_JSON = Buffer.from('{"error":"Invalid json format"}')
+const SLOW = 'slow consumer: too much data buffered'
 
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -154,8 +164,11 @@ export class SockServer extends EventEmitter<SockServerEvents> {
         url: this.o.redis,
         prefix: this.o.redisPrefix,
         ttl: this.o.pingWindow,
-        deliver: (channel, text, binary) => this.fanout(channel, binary ? Buffer.from(text) : text),
-        lost: (channel, id) => this.channels.get(channel)?.get(id)?.ws.close(1008, 'duplicate id: the id was claimed on another node'),
+        deliver: (channel, text, binary) => this.fanout(channel, encode(text), binary),
+        lost: (channel, id) => {
+          const m = this.channels.get(channel)?.get(id)
+          if (m) closeMember(m, 1008, 'duplicate id: the id was claimed on another node')
+        },
         state: (info) => this.emit('redis', info),
       })
     }
@@ -360,9 +373,15 @@ export class SockServer extends EventEmitter<SockServerEvents> {
       this.emit('reject', { channel, reason: DUPLICATE })
       return void ws.close(1008, DUPLICATE)
     }
-    const me: Member = { ws, channel, id, createdAt, lastPing: performance.now(), stale: false }
-    members.set(id, me)
     const fromJson = JSON.stringify(id)
+    const over = () => {
+      me.out.drop()
+      ws.pause() // nothing more from it while it does not read what it has: no more replies to queue
+      ws.close(1013, SLOW)
+    }
+    const whoami = encode(`{"type":0,"data":${fromJson},"from":${fromJson}}`)
+    const me: Member = { ws, channel, id, createdAt, lastPing: performance.now(), stale: false, out: new Outbox(ws, this.o.maxBuffered, over), whoami }
+    members.set(id, me)
     this.emit('connect', { channel, id })
     ws.on('message', (raw, isBinary) => {
       try {
@@ -383,6 +402,7 @@ export class SockServer extends EventEmitter<SockServerEvents> {
   }
 
   private onMessage(me: Member, fromJson: string, raw: RawData, isBinary: boolean): void {
+    if (me.ws.readyState !== WebSocket.OPEN) return // closing (1013, replaced): frames still parsed are ignored
     let v: unknown
     try {
       v = JSON.parse(Array.isArray(raw) ? Buffer.concat(raw).toString() : raw.toString())
@@ -393,8 +413,7 @@ export class SockServer extends EventEmitter<SockServerEvents> {
     const type = o && 'type' in o ? o.type : 0
     const data = o && 'data' in o ? o.data : ''
     if (!o || !Number.isSafeInteger(type) || typeof data !== 'string' || (o.from !== undefined && typeof o.from !== 'string')) {
-      me.ws.send(isBinary ? Buffer.from(INVALID_JSON) : INVALID_JSON)
-      return
+      return me.out.send(INVALID_JSON, isBinary)
     }
     if ((type as number) < 0) {
       if (!me.stale) me.lastPing = performance.now()
@@ -405,29 +424,18 @@ export class SockServer extends EventEmitter<SockServerEvents> {
       me.ws.terminate()
       return
     }
-    if (type === 0) {
-      const reply = `{"type":0,"data":${fromJson},"from":${fromJson}}`
-      me.ws.send(isBinary ? Buffer.from(reply) : reply)
-      return
-    }
+    if (type === 0) return me.out.send(me.whoami, isBinary)
     const text = `{"type":${type},"data":${JSON.stringify(data)},"from":${fromJson}}`
-    this.fanout(me.channel, isBinary ? Buffer.from(text) : text, me)
+    // Encoded once, shared by every receiver (each is charged for it in its own budget).
+    this.fanout(me.channel, encode(text), isBinary, me)
     this.bridge?.publish(me.channel, text, isBinary)
   }
 
   /** Sends a relayed frame to every live local instance of `channel` but `except` (the sender). */
-  private fanout(channel: string, out: string | Buffer, except?: Member): void {
+  private fanout(channel: string, out: Buffer, binary: boolean, except?: Member): void {
     const members = this.channels.get(channel)
     if (!members) return
-    for (const peer of members.values()) {
-      if (peer === except || peer.stale || peer.ws.readyState !== WebSocket.OPEN) continue
-      if (peer.ws.bufferedAmount > this.o.maxBuffered) {
-        peer.ws.close(1013, 'slow consumer: too much data buffered')
-        continue
-      }
-      batch(peer.ws)
-      peer.ws.send(out)
-    }
+    for (const peer of members.values()) if (peer !== except && !peer.stale) peer.out.send(out, binary)
   }
 
   /** Marks instances that sent no ping within the window as stale, for good (PROTOCOL.md §3). */
@@ -451,6 +459,7 @@ export class SockServer extends EventEmitter<SockServerEvents> {
     const bridgeClosed = bridge?.close(options.abrupt ? { abrupt: true } : {})
     if (options.abrupt) for (const ws of clients) ws.terminate()
     else {
+      for (const members of this.channels.values()) for (const m of members.values()) m.out.end()
       for (const ws of clients) ws.close(1001, 'server shutting down')
       await Promise.race([
         Promise.all(clients.map((ws) => (ws.readyState === WebSocket.CLOSED ? null : new Promise((r) => ws.once('close', r))))),
@@ -471,6 +480,12 @@ export class SockServer extends EventEmitter<SockServerEvents> {
 
 const DUPLICATE = 'duplicate id: an instance with this id is already in the channel'
 const API_METHODS = 'GET, HEAD, OPTIONS'
+
+/** Closes `m` after the frames still queued to it. */
+function closeMember(m: Member, code: number, reason: string): void {
+  m.out.end()
+  m.ws.close(code, reason)
+}
 
 /** The registry (Redis) failed or missed its deadline: REST answers 503, a join closes with 1013. */
 class RegistryError extends Error {}
