@@ -192,6 +192,8 @@ describe('scale-out through Redis', () => {
     const p = await rawPeer(`${victim.url}/channel/death?id=doomed`)
     peers.push(p)
     p.send({ type: -1, data: '' })
+    p.send({ type: 0, data: '' })
+    await p.next((f) => f?.type === 0) // answered once admitted: its id is claimed in Redis by then
     expect(await list(a, 'death')).toEqual(['doomed', 'survivor'])
     p.send({ type: 1, data: 'last words' })
     expect(await onA.next((f) => f?.type === 1)).toEqual({ type: 1, data: 'last words', from: 'doomed' })

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
-import { closeAll, rawPeer, sleep, startServer } from './helpers'
-import { rawRequest, upgradeRequest } from './raw-http'
+import { closeAll, rawPeer, sleep, startServer, waitFor } from './helpers'
+import { blackHoleProxy, rawRequest, upgradeRequest } from './raw-http'
 
 afterEach(closeAll)
 
@@ -182,5 +182,82 @@ describe('server: time', () => {
     expect(await b.next()).toEqual({ type: 1, data: 'still here', from: 'a' })
     b.send({ type: 1, data: 'me too' })
     expect(await a.next()).toEqual({ type: 1, data: 'me too', from: 'b' })
+  })
+})
+
+describe('server: an id survives its holder dying silently', () => {
+  it('lets a join take the id of a holder lost in a network black hole (its WebSocket ping goes unanswered)', async () => {
+    const s = await startServer() // default 60 s ping window: the holder is not stale, its socket is dead
+    const proxy = await blackHoleProxy(s.port)
+    const replaced: unknown[] = []
+    const gone: string[] = []
+    s.on('replace', (info) => replaced.push(info))
+    s.on('disconnect', ({ id, code }) => gone.push(`${id}:${code}`))
+    try {
+      const a = await rawPeer(`ws://127.0.0.1:${proxy.port}/channel/bh?id=alice`)
+      a.send({ type: -1, data: '' })
+      a.send({ type: 0, data: '' })
+      expect((await a.next()).data).toBe('alice')
+      proxy.dark()
+      // Before: 1008 "duplicate id" for as long as the dead connection lingered (TCP may keep it for hours).
+      const b = await rawPeer(`${s.url}/channel/bh?id=alice`)
+      b.send({ type: 0, data: '' })
+      expect(await b.next(undefined, 6000)).toEqual({ type: 0, data: 'alice', from: 'alice' })
+      expect(replaced).toEqual([{ channel: 'bh', id: 'alice', why: 'dead' }])
+      await waitFor(() => gone.length === 1, 3000, 'the old connection to be removed')
+      expect(s.instances('bh')).toHaveLength(1)
+      expect(s.connections).toBe(1)
+      const c = await rawPeer(`${s.url}/channel/bh?id=carol`)
+      c.send({ type: 1, data: 'hi alice' })
+      expect(await b.next()).toEqual({ type: 1, data: 'hi alice', from: 'carol' })
+    } finally {
+      await proxy.close()
+    }
+  })
+
+  it('lets a join take the id of a stale holder at once, and closes the old socket', async () => {
+    const s = await startServer({ pingWindow: 300 })
+    const replaced: unknown[] = []
+    s.on('replace', (info) => replaced.push(info))
+    const a = await rawPeer(`${s.url}/channel/st?id=alice`) // never pings: stale after one window
+    await sleep(700)
+    const b = await rawPeer(`${s.url}/channel/st?id=alice`)
+    b.send({ type: -1, data: '' })
+    b.send({ type: 0, data: '' })
+    expect(await b.next()).toEqual({ type: 0, data: 'alice', from: 'alice' })
+    expect(replaced).toEqual([{ channel: 'st', id: 'alice', why: 'stale' }])
+    expect(await a.closed).toEqual({ code: 1008, reason: expect.stringMatching(/^replaced/) })
+    expect(s.instances('st')).toHaveLength(1)
+  })
+
+  it('keeps a live holder (it answers the ping): the newcomer gets 1008 duplicate id', async () => {
+    const s = await startServer()
+    const replaced: unknown[] = []
+    s.on('replace', (info) => replaced.push(info))
+    const a = await rawPeer(`${s.url}/channel/live?id=alice`)
+    a.send({ type: -1, data: '' })
+    const b = await rawPeer(`${s.url}/channel/live?id=alice`)
+    expect(await b.closed).toEqual({ code: 1008, reason: expect.stringContaining('duplicate id') })
+    a.send({ type: 0, data: '' })
+    expect(await a.next()).toEqual({ type: 0, data: 'alice', from: 'alice' })
+    expect(replaced).toEqual([])
+  })
+
+  it('ends a connection whose WebSocket pings go unanswered, with no newcomer needed', async () => {
+    const s = await startServer({ pingWindow: 1000, pongTimeout: 300 })
+    const proxy = await blackHoleProxy(s.port)
+    const gone: number[] = []
+    s.on('disconnect', ({ code }) => gone.push(code))
+    try {
+      const a = await rawPeer(`ws://127.0.0.1:${proxy.port}/channel/hb?id=a`)
+      a.send({ type: -1, data: '' })
+      const live = await rawPeer(`${s.url}/channel/hb?id=live`) // answers every ping: stays
+      proxy.dark()
+      await waitFor(() => gone.length === 1, 4000, 'the dead connection to be ended')
+      expect(s.instances('hb').map((i) => i.id)).toEqual(['live'])
+      expect(live.ws.readyState).toBe(1)
+    } finally {
+      await proxy.close()
+    }
   })
 })

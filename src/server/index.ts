@@ -28,6 +28,14 @@ export interface SockServerOptions {
   limit?: number
   /** Keep-alive window in ms: an instance with no ping in a window goes stale (PROTOCOL.md §3). Monotonic time. */
   pingWindow?: number
+  /**
+   * How long (ms, default 2000) a connection has to answer a WebSocket ping before its socket counts as dead. The
+   * server pings every connection four times per `pingWindow` and ends one whose ping stays unanswered for
+   * `max(pongTimeout, pingWindow / 2)`; a join that asks for an id already held pings the holder, and takes the
+   * id over if the holder is stale or does not answer within `pongTimeout` (event `replace`). A live holder keeps
+   * its id: the newcomer is closed with 1008 "duplicate id".
+   */
+  pongTimeout?: number
   /** Send `Access-Control-Allow-Origin: *` on the REST routes, so pages on other origins can list instances. */
   cors?: boolean
   /** A directory served over HTTP at `/` (the demo page). */
@@ -59,11 +67,18 @@ export interface SockServerEvents {
   connect: [info: { channel: string; id: string }]
   disconnect: [info: { channel: string; id: string; code: number }]
   reject: [info: { channel: string; reason: string }]
+  /**
+   * A join took over the id of an instance that had died silently: `stale` (no keep-alive within `pingWindow`),
+   * `dead` (its socket left a WebSocket ping unanswered), `node-gone` (with `redis`: its node left Redis). The old
+   * connection is closed (`disconnect` follows when it is on this node).
+   */
+  replace: [info: { channel: string; id: string; why: ReplaceReason }]
   /** The Redis link (with `redis`): `reconnecting`, `ready` again, `error` (message free of credentials). */
   redis: [info: RedisStateInfo]
 }
 
 export type { RedisStateInfo }
+export type ReplaceReason = 'stale' | 'dead' | 'node-gone'
 export { redactRedisUrl }
 
 interface Member {
@@ -74,6 +89,8 @@ interface Member {
   /** `performance.now()` of the last keep-alive: deadlines run on the monotonic clock, wall time is only shown. */
   lastPing: number
   stale: boolean
+  /** `performance.now()` when the server's outstanding WebSocket ping was sent; 0 when none is outstanding. */
+  pingSentAt: number
   /** Everything queued to this connection, within `maxBuffered`. */
   out: Outbox
   /** The who-am-I reply, encoded once. */
@@ -82,6 +99,7 @@ interface Member {
 
 const INVALID_JSON = Buffer.from('{"error":"Invalid json format"}')
 const SLOW = 'slow consumer: too much data buffered'
+const REPLACED = 'replaced: a new connection took this id after this one stopped answering'
 
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -107,6 +125,8 @@ export class SockServer extends EventEmitter<SockServerEvents> {
   private readonly http: Server
   private readonly wss: WebSocketServer
   private readonly channels = new Map<string, Map<string, Member>>()
+  /** `channel:id` of the joins being admitted now (holder probed, Redis claim under way): one at a time per id. */
+  private readonly joining = new Set<string>()
   private readonly ticker: ReturnType<typeof setInterval>
   private readonly o: Required<Omit<SockServerOptions, 'static' | 'token' | 'redis'>> & { token: string | null; static?: string; redis?: string }
   /** The Redis link, with the `redis` option, once `listen()` connected it. */
@@ -114,8 +134,8 @@ export class SockServer extends EventEmitter<SockServerEvents> {
 
   constructor(options: SockServerOptions = {}) {
     super()
-    const o = { port: 0, host: '127.0.0.1', token: 'demo', limit: 1024, pingWindow: 60_000, cors: true, maxBuffered: 8 << 20, redisPrefix: 'sock:', ...options }
-    for (const k of ['port', 'limit', 'pingWindow', 'maxBuffered'] as const) {
+    const o = { port: 0, host: '127.0.0.1', token: 'demo', limit: 1024, pingWindow: 60_000, pongTimeout: 2000, cors: true, maxBuffered: 8 << 20, redisPrefix: 'sock:', ...options }
+    for (const k of ['port', 'limit', 'pingWindow', 'pongTimeout', 'maxBuffered'] as const) {
       if (typeof o[k] !== 'number' || !Number.isInteger(o[k]) || o[k] < 0) throw new TypeError(`createSockServer: invalid ${k} ${String(o[k])}: use a non-negative integer`)
     }
     if (o.port > 65535) throw new TypeError(`createSockServer: invalid port ${o.port}: use 0 to 65535`)
@@ -125,7 +145,8 @@ export class SockServer extends EventEmitter<SockServerEvents> {
     if (o.redis !== undefined && o.pingWindow < 1) throw new TypeError('createSockServer: with redis, pingWindow must be at least 1 ms (it is the registry TTL)')
     this.o = o
     this.host = o.host
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: o.limit, perMessageDeflate: false })
+    // closeTimeout: a peer that does not answer our close frame (it stopped reading, it is gone) is dropped after 5 s.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: o.limit, perMessageDeflate: false, closeTimeout: 5000 } as ConstructorParameters<typeof WebSocketServer>[0])
     this.http = createServer((req, res) => this.onRequest(req, res))
     this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head))
     this.http.on('clientError', (e: NodeJS.ErrnoException, socket) => {
@@ -320,11 +341,6 @@ export class SockServer extends EventEmitter<SockServerEvents> {
     const ids = target.query.getAll('id')
     const tokens = target.query.getAll('token')
     const token = tokens.length ? tokens[0]! : 'demo'
-    const pick = () => {
-      let id = ids[0]
-      while (id === undefined || (!ids.length && this.channels.get(channel)?.has(id))) id = randomName(12)
-      return id
-    }
     const reason = !isName(channel)
       ? 'invalid channel: use ASCII letters and digits'
       : tokens.length > 1
@@ -335,43 +351,122 @@ export class SockServer extends EventEmitter<SockServerEvents> {
             ? 'id given more than once'
             : ids.length && !isName(ids[0])
               ? 'invalid id: use ASCII letters and digits'
-              : ids.length && this.channels.get(channel)?.has(ids[0]!)
-                ? DUPLICATE
-                : undefined
-    const upgrade = (outcome: { reason: string; code?: number } | { id: string; createdAt: string }) => {
-      if (socket.destroyed) {
-        if ('id' in outcome) void this.bridge?.release(channel, outcome.id)
-        return
+              : undefined
+    // The handshake first, the id after: nothing (a holder probed, a Redis claim) is done for a request whose
+    // handshake fails. Refusals go over the WebSocket (close 1008 with a reason), so clients can show why.
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', () => {})
+      if (reason) return this.refuseJoin(ws, channel, reason)
+      ws.pause() // nothing is read from it until the id is settled
+      this.admit(ws, channel, ids[0]).catch(() => this.refuseJoin(ws, channel, 'internal error: try again', 1011))
+    })
+  }
+
+  /** Closes a join that cannot be let in (it reads again, so that the closing handshake completes). */
+  private refuseJoin(ws: WebSocket, channel: string, reason: string, code = 1008): void {
+    this.emit('reject', { channel, reason })
+    ws.resume()
+    ws.close(code, reason)
+  }
+
+  /**
+   * Settles the id of a join whose handshake succeeded: a wanted id held by a live instance is refused (1008), one
+   * held by a stale or dead instance is taken over; with Redis the id is then claimed on every node. One join per
+   * id at a time, so a probe or a claim under way cannot be raced by another join for the same id.
+   */
+  private async admit(ws: WebSocket, channel: string, wanted: string | undefined): Promise<void> {
+    if (wanted !== undefined && this.joining.has(`${channel}:${wanted}`)) return this.refuseJoin(ws, channel, DUPLICATE)
+    let id = wanted ?? this.freeId(channel)
+    let key = `${channel}:${id}`
+    this.joining.add(key)
+    try {
+      const holder = this.channels.get(channel)?.get(id)
+      if (holder) {
+        const why: ReplaceReason | undefined = holder.stale ? 'stale' : (await this.answers(holder)) ? undefined : 'dead'
+        if (!why) return this.refuseJoin(ws, channel, DUPLICATE)
+        if (ws.readyState !== WebSocket.OPEN) return
+        this.evict(holder, why)
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => {
-        ws.on('error', () => {})
-        if ('id' in outcome) return this.accept(ws, channel, outcome.id, outcome.createdAt)
-        this.emit('reject', { channel, reason: outcome.reason })
-        ws.close(outcome.code ?? 1008, outcome.reason)
-      })
+      let createdAt = timestamp()
+      const bridge = this.bridge
+      if (bridge) {
+        // Scale-out: claim the id on every node (atomic in Redis) and subscribe before the client is let in.
+        let claimed = false
+        for (let attempt = 0; attempt < 5 && !claimed; attempt++) {
+          if (attempt > 0) {
+            if (wanted !== undefined) return this.refuseJoin(ws, channel, DUPLICATE)
+            this.joining.delete(key)
+            id = this.freeId(channel)
+            key = `${channel}:${id}`
+            this.joining.add(key)
+            createdAt = timestamp()
+          }
+          let result: 'ok' | 'taken'
+          try {
+            result = await bridge.claim(channel, id, createdAt)
+          } catch {
+            return this.refuseJoin(ws, channel, 'registry unavailable: try again later', 1013)
+          }
+          claimed = result === 'ok'
+        }
+        if (!claimed) return this.refuseJoin(ws, channel, wanted !== undefined ? DUPLICATE : 'could not pick a free id: try again', wanted !== undefined ? 1008 : 1013)
+        if (ws.readyState !== WebSocket.OPEN || this.bridge !== bridge) return void bridge.release(channel, id) // it left, or the server is closing
+      }
+      if (ws.readyState !== WebSocket.OPEN) return
+      this.accept(ws, channel, id, createdAt)
+      ws.resume()
+    } finally {
+      this.joining.delete(key)
     }
-    const bridge = this.bridge
-    if (reason || !bridge) return upgrade(reason ? { reason } : { id: pick(), createdAt: timestamp() })
-    // Scale-out: claim the id on every node (atomic in Redis) and subscribe before the client is let in.
-    void (async () => {
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const id = pick()
-        const createdAt = timestamp()
-        if ((await bridge.claim(channel, id, createdAt)) === 'ok') return upgrade({ id, createdAt })
-        if (ids.length) return upgrade({ reason: DUPLICATE })
+  }
+
+  /** A random id free in `channel` on this node (12 alphanumerics, as the reference server picks them). */
+  private freeId(channel: string): string {
+    let id = randomName(12)
+    while (this.channels.get(channel)?.has(id) || this.joining.has(`${channel}:${id}`)) id = randomName(12)
+    return id
+  }
+
+  /** Whether `m` answers a WebSocket ping within `pongTimeout`. */
+  private answers(m: Member): Promise<boolean> {
+    const ws = m.ws
+    if (ws.readyState !== WebSocket.OPEN) return Promise.resolve(false)
+    return new Promise((resolve) => {
+      const done = (alive: boolean) => {
+        clearTimeout(timer)
+        ws.off('pong', onPong)
+        ws.off('close', onClose)
+        resolve(alive)
       }
-      upgrade({ reason: 'could not pick a free id: try again', code: 1013 })
-    })().catch(() => upgrade({ reason: 'registry unavailable: try again later', code: 1013 }))
+      const onPong = () => done(true)
+      const onClose = () => done(false)
+      const timer = setTimeout(() => done(false), this.o.pongTimeout)
+      ws.on('pong', onPong)
+      ws.on('close', onClose)
+      ws.ping()
+    })
+  }
+
+  /** Takes `m` off its channel for a join that takes its id over, and closes it. */
+  private evict(m: Member, why: ReplaceReason): void {
+    const members = this.channels.get(m.channel)
+    if (members?.get(m.id) === m) {
+      members.delete(m.id)
+      if (!members.size) this.channels.delete(m.channel)
+    }
+    this.bridge?.forget(m.channel, m.id) // the newcomer's claim takes over this one's registration
+    this.emit('replace', { channel: m.channel, id: m.id, why })
+    if (why === 'dead') m.ws.terminate()
+    else closeMember(m, 1008, REPLACED)
   }
 
   private accept(ws: WebSocket, channel: string, id: string, createdAt: string): void {
     let members = this.channels.get(channel)
     if (!members) this.channels.set(channel, (members = new Map()))
     if (members.has(id)) {
-      // Two upgrades for one id raced on this node without Redis' help (cannot happen with it): first wins.
+      // Cannot happen (one join per id at a time): refuse rather than replace a live holder unasked.
       void this.bridge?.release(channel, id)
-      this.emit('reject', { channel, reason: DUPLICATE })
-      return void ws.close(1008, DUPLICATE)
+      return this.refuseJoin(ws, channel, DUPLICATE)
     }
     const fromJson = JSON.stringify(id)
     const over = () => {
@@ -380,9 +475,10 @@ export class SockServer extends EventEmitter<SockServerEvents> {
       ws.close(1013, SLOW)
     }
     const whoami = encode(`{"type":0,"data":${fromJson},"from":${fromJson}}`)
-    const me: Member = { ws, channel, id, createdAt, lastPing: performance.now(), stale: false, out: new Outbox(ws, this.o.maxBuffered, over), whoami }
+    const me: Member = { ws, channel, id, createdAt, lastPing: performance.now(), stale: false, pingSentAt: 0, out: new Outbox(ws, this.o.maxBuffered, over), whoami }
     members.set(id, me)
     this.emit('connect', { channel, id })
+    ws.on('pong', () => void (me.pingSentAt = 0))
     ws.on('message', (raw, isBinary) => {
       try {
         this.onMessage(me, fromJson, raw, isBinary)
@@ -438,11 +534,23 @@ export class SockServer extends EventEmitter<SockServerEvents> {
     for (const peer of members.values()) if (peer !== except && !peer.stale) peer.out.send(out, binary)
   }
 
-  /** Marks instances that sent no ping within the window as stale, for good (PROTOCOL.md §3). */
+  /**
+   * Marks instances that sent no ping within the window as stale, for good (PROTOCOL.md §3), and ends connections
+   * whose WebSocket ping went unanswered (a black hole leaves a socket open for hours): their ids and their slots
+   * are free again.
+   */
   private sweep(): void {
     const now = performance.now() // a wall-clock step (NTP, a restored VM) must not mark anyone stale
+    const deadAfter = Math.max(this.o.pongTimeout, this.o.pingWindow / 2)
     for (const members of this.channels.values()) {
-      for (const m of members.values()) if (!m.stale && now - m.lastPing > this.o.pingWindow) m.stale = true
+      for (const m of members.values()) {
+        if (!m.stale && now - m.lastPing > this.o.pingWindow) m.stale = true
+        if (m.ws.readyState !== WebSocket.OPEN) continue
+        if (!m.pingSentAt) {
+          m.pingSentAt = now
+          m.ws.ping()
+        } else if (now - m.pingSentAt > deadAfter) m.ws.terminate()
+      }
     }
   }
 

@@ -212,8 +212,10 @@ export class RedisBridge {
       let [ok] = await Promise.all([this.pub.sockClaim(this.key(channel, id), this.index(channel), value, this.o.ttl, id, 'new'), subscribed])
       // Held by a node that is gone (crashed, its link to Redis closed) but not expired yet: take the id over, so
       // that a client failing over from that node keeps its id instead of waiting out the registry TTL.
+      // Held by this node for an instance it no longer has (`forget()`: a local join replaced it): take it over too.
       const holder = typeof ok === 'string' ? nodeOf(ok) : undefined
-      if (holder && holder !== this.node && !(await this.liveNodes()).has(holder)) {
+      const mine = holder === this.node && !this.locals.has(`${channel}:${id}`)
+      if (holder && (mine || (holder !== this.node && !(await this.liveNodes()).has(holder)))) {
         ok = await this.pub.sockClaim(this.key(channel, id), this.index(channel), value, this.o.ttl, id, 'takeover', ok as string)
       }
       if (ok !== 1) {
@@ -234,6 +236,11 @@ export class RedisBridge {
     const live = new Set<string>()
     for (const m of list.matchAll(/\bname=sock-([A-Za-z0-9]+)-pub\b/g)) live.add(m[1]!)
     return live
+  }
+
+  /** Stops refreshing a claim without deleting it: the next `claim()` of this id on this node takes it over. */
+  forget(channel: string, id: string): void {
+    if (this.locals.delete(`${channel}:${id}`)) this.unsubscribe(channel)
   }
 
   /** Gives up a claim made by `claim()` (the instance left). Never throws. */
