@@ -261,3 +261,39 @@ describe('server: an id survives its holder dying silently', () => {
     }
   })
 })
+
+describe('server: bounds on what peers control', () => {
+  it('refuses a join beyond maxConnections with 503 and Retry-After, and lets one in when a slot frees', async () => {
+    const s = await startServer({ maxConnections: 3 })
+    const peers = await Promise.all([1, 2, 3].map((i) => rawPeer(`${s.url}/channel/full?id=p${i}`)))
+    const over = await rawRequest(s.port, upgradeRequest('/channel/full?id=p4'))
+    expect(over.status).toBe(503)
+    expect(over.headers['retry-after']).toBe('1')
+    expect(over.closed).toBe(true)
+    expect(s.connections).toBe(3)
+    expect((await rawRequest(s.port, get('/api/channel/full'))).status).toBe(200) // REST still answers
+    peers[0]!.close()
+    await waitFor(() => s.connections === 2, 3000, 'a slot to free')
+    const p4 = await rawPeer(`${s.url}/channel/full?id=p4`)
+    p4.send({ type: 0, data: '' })
+    expect(await p4.next()).toEqual({ type: 0, data: 'p4', from: 'p4' })
+  })
+
+  it('bounds channel names and ids at 256 characters (the maps keyed by them are bounded in bytes too)', async () => {
+    const s = await startServer()
+    const long = 'a'.repeat(256)
+    const ok = await rawPeer(`${s.url}/channel/${long}?id=${long}`)
+    ok.send({ type: 0, data: '' })
+    expect((await ok.next()).data).toBe(long)
+    for (const target of [`/channel/${long}b`, `/channel/chat?id=${long}b`]) {
+      const p = await rawPeer(`${s.url}${target}`)
+      expect(await p.closed).toEqual({ code: 1008, reason: expect.stringMatching(/^invalid (channel|id): .*at most 256 characters/) })
+    }
+  })
+
+  it('rejects bad maxConnections and pongTimeout options with a clear error', async () => {
+    await expect(startServer({ maxConnections: 0 })).rejects.toThrow(/invalid maxConnections 0: use an integer of at least 1/)
+    await expect(startServer({ maxConnections: 1.5 })).rejects.toThrow(/invalid maxConnections/)
+    await expect(startServer({ pongTimeout: -1 })).rejects.toThrow(/invalid pongTimeout/)
+  })
+})

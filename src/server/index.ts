@@ -36,6 +36,13 @@ export interface SockServerOptions {
    * its id: the newcomer is closed with 1008 "duplicate id".
    */
   pongTimeout?: number
+  /**
+   * WebSocket connections at most (default 10,000); an upgrade beyond it is answered 503 with `Retry-After`. With
+   * `maxBuffered` it bounds the server's memory for connections, and with the 256-character bound on channel names
+   * and ids (longer is refused with 1008) it bounds the maps keyed by them: channels and instances, in entries and
+   * in bytes. HTTP requests are bounded by Node: `maxHeaderSize` for a request head, 431 beyond it.
+   */
+  maxConnections?: number
   /** Send `Access-Control-Allow-Origin: *` on the REST routes, so pages on other origins can list instances. */
   cors?: boolean
   /** A directory served over HTTP at `/` (the demo page). */
@@ -134,9 +141,12 @@ export class SockServer extends EventEmitter<SockServerEvents> {
 
   constructor(options: SockServerOptions = {}) {
     super()
-    const o = { port: 0, host: '127.0.0.1', token: 'demo', limit: 1024, pingWindow: 60_000, pongTimeout: 2000, cors: true, maxBuffered: 8 << 20, redisPrefix: 'sock:', ...options }
+    const o = { port: 0, host: '127.0.0.1', token: 'demo', limit: 1024, pingWindow: 60_000, pongTimeout: 2000, cors: true, maxBuffered: 8 << 20, maxConnections: 10_000, redisPrefix: 'sock:', ...options }
     for (const k of ['port', 'limit', 'pingWindow', 'pongTimeout', 'maxBuffered'] as const) {
       if (typeof o[k] !== 'number' || !Number.isInteger(o[k]) || o[k] < 0) throw new TypeError(`createSockServer: invalid ${k} ${String(o[k])}: use a non-negative integer`)
+    }
+    if (typeof o.maxConnections !== 'number' || !Number.isInteger(o.maxConnections) || o.maxConnections < 1) {
+      throw new TypeError(`createSockServer: invalid maxConnections ${String(o.maxConnections)}: use an integer of at least 1`)
     }
     if (o.port > 65535) throw new TypeError(`createSockServer: invalid port ${o.port}: use 0 to 65535`)
     if (o.token !== null && (typeof o.token !== 'string' || o.token === '')) throw new TypeError('createSockServer: token must be a non-empty string, or null to accept any token')
@@ -337,20 +347,21 @@ export class SockServer extends EventEmitter<SockServerEvents> {
     if (version !== '13' && version !== '8') return refuse(socket, 426, { 'sec-websocket-version': '13, 8' })
     const key = req.headers['sec-websocket-key']
     if (key === undefined || !WS_KEY.test(key.trim())) return refuse(socket, 400, {}, 'Bad Request: missing or invalid Sec-WebSocket-Key')
+    if (this.wss.clients.size >= this.o.maxConnections) return refuse(socket, 503, { 'retry-after': '1' }, 'Service Unavailable: too many connections, try again later')
     const channel = safeDecode(m[1]!) ?? ''
     const ids = target.query.getAll('id')
     const tokens = target.query.getAll('token')
     const token = tokens.length ? tokens[0]! : 'demo'
-    const reason = !isName(channel)
-      ? 'invalid channel: use ASCII letters and digits'
+    const reason = !isName(channel) || channel.length > MAX_NAME
+      ? `invalid channel: use ASCII letters and digits, at most ${MAX_NAME} characters`
       : tokens.length > 1
         ? 'token given more than once'
         : this.o.token !== null && token !== this.o.token
           ? 'invalid token'
           : ids.length > 1
             ? 'id given more than once'
-            : ids.length && !isName(ids[0])
-              ? 'invalid id: use ASCII letters and digits'
+            : ids.length && (!isName(ids[0]) || ids[0].length > MAX_NAME)
+              ? `invalid id: use ASCII letters and digits, at most ${MAX_NAME} characters`
               : undefined
     // The handshake first, the id after: nothing (a holder probed, a Redis claim) is done for a request whose
     // handshake fails. Refusals go over the WebSocket (close 1008 with a reason), so clients can show why.
@@ -587,6 +598,8 @@ export class SockServer extends EventEmitter<SockServerEvents> {
 }
 
 const DUPLICATE = 'duplicate id: an instance with this id is already in the channel'
+/** Longest channel name or id: bounds what a peer makes the server keep per channel and per instance. */
+const MAX_NAME = 256
 const API_METHODS = 'GET, HEAD, OPTIONS'
 
 /** Closes `m` after the frames still queued to it. */
