@@ -1,37 +1,54 @@
 // Builds dist/:
-// - ESM + CJS + types for '.' and './server' (dependencies stay external: npm installs them);
-// - UMD bundles for a <script> tag (global `Sock`; the core, and core + msgpack), with every dependency inlined and resolved for the
-//   browser: isomorphic-ws becomes the native WebSocket, so no `ws` or `node:*` code gets in.
-// - the `sock` command line (dist/cli.js, Node only), a bundle of its own with a shebang.
+// - ESM + CJS + types for '.', './server' and './msgpack' (dependencies and optional peers stay external: npm installs them);
+//   the two modules that differ by runtime (the default WebSocket, the msgpackr loader) are entries of their own,
+//   imported as `#websocket` and `#msgpackr`, which package.json's `imports` map resolves per runtime and bundler;
+// - UMD bundles for a <script> tag (global `Sock`; the core, and core + msgpack), with every dependency inlined and the
+//   browser variants swapped in, so no `ws` or `node:*` code gets in;
+// - the `sock` command line (dist/cli.js, Node only), in the ESM build so that it shares the client's and server's chunks.
 import typescript from '@rollup/plugin-typescript'
 import { nodeResolve } from '@rollup/plugin-node-resolve'
 import commonjs from '@rollup/plugin-commonjs'
 import terser from '@rollup/plugin-terser'
 import { dts } from 'rollup-plugin-dts'
-import { chmodSync, readFileSync } from 'node:fs'
+import { chmodSync, readFileSync, rmSync } from 'node:fs'
+
+// dist/ from scratch: npm pack ships whatever is in it, and chunk names change with their content.
+rmSync(new URL('./dist', import.meta.url), { recursive: true, force: true })
 
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'))
-const external = (id) => Object.keys(pkg.dependencies).some((d) => id === d || id.startsWith(`${d}/`)) || id.startsWith('node:')
+const packages = [...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies)]
+const external = (id) => packages.some((d) => id === d || id.startsWith(`${d}/`)) || id.startsWith('node:') || id.startsWith('#')
 const entries = { index: 'src/index.ts', server: 'src/server/index.ts', msgpack: 'src/msgpack.ts' }
+// Imported as `#<name>` by the ESM and CJS builds, resolved by package.json's `imports` (node: the first file, else the second).
+const RUNTIME_MODULES = { websocket: ['src/websocket.ts', 'src/websocket-browser.ts'], msgpackr: ['src/msgpackr.ts', 'src/msgpackr-browser.ts'] }
+const runtimeEntries = Object.fromEntries(Object.values(RUNTIME_MODULES).flatMap((files) => files.map((f) => [f.slice(4, -3), f])))
+const runtimeImports = {
+  name: 'runtime-imports',
+  resolveId: (id, importer) => (id.startsWith('./') && RUNTIME_MODULES[id.slice(2)] && importer?.includes('/src/') ? { id: `#${id.slice(2)}`, external: true } : null),
+}
 const ts = () => typescript({ tsconfig: './tsconfig.json', include: ['src/**/*.ts'], noEmit: false, declaration: false, outDir: undefined, noEmitOnError: true })
 
 const banner = (extra = '') => `/*! sock-client v${pkg.version} | MIT | bundles eventemitter3 (MIT)${extra} */`
 
-// `sock-client/server` under the `browser` condition: a clear error instead of a bundle full of Node code.
+// `sock-client/server` without the `node` condition (every bundler's browser build): instead of a bundle full of Node
+// code, a build error that says what to do. Bundlers resolve every import before they tree-shake, and each reports the
+// specifier it cannot resolve, so that specifier is the message; loaded anyway, the file throws the same words.
+// No colon in it, which a Windows path cannot hold.
+const SERVER_IN_BROWSER = "sock-client/server is the embedded Sock server and runs in Node only; in browser code, import { SockClient } from 'sock-client'"
 const serverBrowserStub = {
   name: 'server-browser-stub',
   generateBundle() {
     this.emitFile({
       type: 'asset',
       fileName: 'server.browser.js',
-      source: "throw new Error('sock-client/server is the embedded Sock server and runs in Node only: import SockClient from \\'sock-client\\' in the browser')\n",
+      source: `// ${SERVER_IN_BROWSER}\nimport ${JSON.stringify(`./ERROR ${SERVER_IN_BROWSER}`)}\nthrow new Error(${JSON.stringify(SERVER_IN_BROWSER)})\n`,
     })
   },
 }
 
 // The script-tag bundles take browser stand-ins for two Node-minded modules: no TCP socket to cork, and a timer
 // per connection instead of the shared timer heap (which pays off with hundreds of clients in one process).
-const BROWSER_SWAPS = { './cork': 'src/cork-browser.ts', './timers': 'src/timers-browser.ts' }
+const BROWSER_SWAPS = { './cork': 'src/cork-browser.ts', './timers': 'src/timers-browser.ts', './websocket': 'src/websocket-browser.ts', './msgpackr': 'src/msgpackr-browser.ts' }
 const browserSwaps = {
   name: 'browser-swaps',
   resolveId: (id, importer) => (BROWSER_SWAPS[id] && importer?.includes('/src/') ? new URL(BROWSER_SWAPS[id], import.meta.url).pathname : null),
@@ -52,18 +69,24 @@ const umd = (input, file, extra) => ({
     commonjs(),
     terser({ ecma: 2020, compress: { passes: 2 }, format: { comments: /^!/ } }),
   ],
-  output: { file, format: 'umd', name: 'Sock', exports: 'named', sourcemap: true, banner: banner(extra) },
+  // The maps stay in dist/ for `npm run size` and the tests, unnamed in the bundle and left out of the package.
+  output: { file, format: 'umd', name: 'Sock', exports: 'named', sourcemap: 'hidden', banner: banner(extra) },
 })
+
+const executable = { name: 'executable', writeBundle: () => chmodSync('dist/cli.js', 0o755) }
 
 export default [
   {
-    input: entries,
+    input: { ...entries, ...runtimeEntries, cli: 'src/cli/index.ts' },
     external,
-    plugins: [ts(), serverBrowserStub],
-    output: [
-      { dir: 'dist', format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js', sourcemap: true },
-      { dir: 'dist', format: 'cjs', entryFileNames: '[name].cjs', chunkFileNames: 'chunks/[name]-[hash].cjs', sourcemap: true, exports: 'named', interop: 'auto' },
-    ],
+    plugins: [runtimeImports, ts(), serverBrowserStub, executable],
+    output: { dir: 'dist', format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js', sourcemap: 'hidden', banner: (c) => (c.name === 'cli' ? '#!/usr/bin/env node' : '') },
+  },
+  {
+    input: { ...entries, ...runtimeEntries },
+    external,
+    plugins: [runtimeImports, ts()],
+    output: { dir: 'dist', format: 'cjs', entryFileNames: '[name].cjs', chunkFileNames: 'chunks/[name]-[hash].cjs', sourcemap: 'hidden', exports: 'named', interop: 'auto' },
   },
   {
     input: entries,
@@ -76,12 +99,4 @@ export default [
   },
   umd('src/index.ts', 'dist/sock-client.umd.min.js'),
   umd('src/umd-msgpack.ts', 'dist/sock-client.msgpack.umd.min.js', ', msgpackr (MIT)'),
-  {
-    // The command line: its own bundle, so nothing of it reaches the browser/core entries.
-    input: 'src/cli/index.ts',
-    external,
-    plugins: [ts(), { name: 'executable', writeBundle: () => chmodSync('dist/cli.js', 0o755) }],
-    // A directory output: the server loads its Redis bridge lazily (a chunk of its own), as in dist/server.js.
-    output: { dir: 'dist', format: 'es', entryFileNames: 'cli.js', chunkFileNames: 'chunks/cli-[name]-[hash].js', banner: (c) => (c.isEntry ? '#!/usr/bin/env node' : ''), sourcemap: true },
-  },
 ]

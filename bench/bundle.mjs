@@ -1,5 +1,5 @@
 // Bundle size of each client's browser entry: esbuild (platform 'browser', so the `browser` condition and field
-// apply and isomorphic-ws resolves to the native WebSocket), minified, then gzip -9.
+// apply; sock-client's built `dist/index.js`, whose `#websocket` import resolves to the browser's WebSocket), minified, then gzip -9.
 import { gzipSync } from 'node:zlib'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
@@ -9,7 +9,7 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 /** client id -> the module a browser app imports (`null`: the browser's own WebSocket, nothing to ship). */
 export const ENTRIES = {
   ws: null,
-  'sock-message': { path: 'src/index.ts' },
+  'sock-message': { path: 'dist/index.js' },
   rws: { contents: "export { default } from 'reconnecting-websocket'" },
   partysocket: { contents: "export * from 'partysocket'; export { default } from 'partysocket'" },
   'socket.io': { contents: "export * from 'socket.io-client'; export { default } from 'socket.io-client'" },

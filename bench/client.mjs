@@ -217,7 +217,35 @@ async function reconnect() {
   return {}
 }
 
-const roles = { throughput, fanout, latency, 'cpu-recv': cpuRecv, 'cpu-send': cpuSend, memory, reconnect }
+/**
+ * An unpaced burst: n sends in one synchronous loop, sender and receiver in this process, through a relay in
+ * another one. What a client writes while the loop runs reaches the relay, which works meanwhile; what it holds
+ * back until the loop ends makes sender, relay and receiver work one after another. The send queue of a client
+ * that bounds it is sized for the burst (`o.queue`), so the figure measures batching, not the queue's policy.
+ */
+async function unpaced() {
+  const { n, warmup } = o
+  const texts = payloads(warmup + n)
+  const rx = receiver(texts)
+  await client.connect(o.base, rx.onText, { queue: o.queue })
+  const tx = await client.connect(o.base, () => {}, { queue: o.queue })
+  let failed = 0
+  const send = (i) => {
+    const r = tx.send(texts[i])
+    if (r?.catch) r.catch(() => failed++)
+  }
+  await sendAll(tx, texts, 0, warmup, 100)
+  await rx.until(warmup, 'the warm-up messages')
+  const t0 = performance.now()
+  for (let i = warmup; i < warmup + n; i++) send(i) // one synchronous loop, nothing awaited
+  const loopMs = performance.now() - t0
+  await rx.until(warmup + n, `${n} unpaced messages`)
+  const ms = performance.now() - t0
+  await sleep(50)
+  return { msgsPerSec: (n / ms) * 1000, ms, loopMs, received: rx.count - warmup, lost: n - (rx.count - warmup), wrong: rx.wrong, failed }
+}
+
+const roles = { throughput, fanout, latency, 'cpu-recv': cpuRecv, 'cpu-send': cpuSend, memory, reconnect, unpaced }
 const role = roles[o.role]
 if (!role) throw new Error(`unknown role ${o.role}`)
 report({ type: 'result', ...(await role()) })

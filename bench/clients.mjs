@@ -1,6 +1,7 @@
 // The clients under test (bench/run.mjs names them and picks their server), behind one small interface, each
 // used the way its README shows:
-//   connect(base, onText) -> Promise<{ send(text), close() }>   resolves once the client can send and receive
+//   connect(base, onText, { queue? }) -> Promise<{ send(text), close() }>   resolves once the client can send and
+//                                                                 receive; `queue`: sock-client's send queue
 //   reconnecting(base, policy, on) -> { close() }               calls on.open() at every (re)open, on.retry(info)
 // `base` is ws://127.0.0.1:<port>; Sock clients use channel `bench`. Every payload is a string `text`; the
 // receiver hands the same string to `onText`.
@@ -75,8 +76,8 @@ function sockClient(id, encode) {
   const plain = encode === 'message'
   return {
     id,
-    async connect(base, onText) {
-      const client = new SockClient()
+    async connect(base, onText, options = {}) {
+      const client = new SockClient(options.queue ? { queue: options.queue } : {})
       client.setup(base)
       if (plain) client.on(CHANNEL, 'message', (text) => onText(text))
       else client.on(CHANNEL, 'evt', (d) => onText(d.t))

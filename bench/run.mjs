@@ -3,7 +3,7 @@
 //
 //   --quick            2 repetitions and a tenth of the messages (a smoke run; the figures are not for reading)
 //   --reps N           repetitions of each measurement (default 5)
-//   --only a,b         scenarios: throughput, fanout, latency, cpu, memory, reconnect, bundle, redis
+//   --only a,b         scenarios: throughput, unpaced, fanout, latency, cpu, memory, reconnect, bundle, redis
 //   --clients a,b      clients: ws, sock-message, sock-event, rws, partysocket, socket.io
 //   --out FILE         the JSON results file (default bench/results/<date>.json, and bench/results/latest.json)
 //   --no-write         write no JSON file
@@ -39,6 +39,8 @@ if (!Number.isInteger(reps) || reps < 1) throw new Error('--reps must be a posit
 const scale = quick ? 0.1 : 1
 const P = {
   throughput: { n: Math.round(50_000 * scale), warmup: Math.round(5_000 * scale), window: 1000 },
+  // queue: sock-client's send queue sized for the burst (its default bounds it at 1,000 frames / 1 MiB).
+  unpaced: { n: Math.round(50_000 * scale), warmup: Math.round(2_000 * scale), queue: { maxCount: 100_000, maxBytes: 64 << 20 } },
   fanout: { receivers: 50, n: Math.round(2_000 * scale), warmup: Math.round(200 * scale), window: 200 },
   latency: { n: Math.round(5_000 * scale), warmup: Math.round(500 * scale) },
   cpu: { n: Math.round(20_000 * scale), warmup: Math.round(2_000 * scale), batch: 100 },
@@ -63,6 +65,7 @@ const OTHERS = ['rws', 'partysocket', 'socket.io']
 // reconnect and bundle do not depend on the kind of event sent).
 const SCENARIOS = [
   { id: 'throughput', metrics: [{ key: 'msgsPerSec', label: 'throughput 1→1 (msg/s)', unit: 'rate', better: 'higher' }] },
+  { id: 'unpaced', metrics: [{ key: 'msgsPerSec', label: 'unpaced burst 1→1 via a plain relay (msg/s)', unit: 'rate', better: 'higher' }] },
   { id: 'fanout', metrics: [{ key: 'deliveriesPerSec', label: 'fan-out 1→50 (deliveries/s)', unit: 'rate', better: 'higher' }] },
   {
     id: 'latency',
@@ -148,6 +151,12 @@ const measure = {
     const server = await startServer(c.server)
     const r = await startClient('throughput', c.id, server.base, P.throughput).next('result', 120_000)
     return { value: { msgsPerSec: r.msgsPerSec }, ok: r.lost === 0 && r.wrong === 0, detail: r }
+  },
+  async unpaced(c) {
+    // Sock clients go through a plain relay that writes each frame separately; socket.io through its own server.
+    const server = await startServer(c.server === 'sock' ? 'relay' : c.server)
+    const r = await startClient('unpaced', c.id, server.base, P.unpaced).next('result', 120_000)
+    return { value: { msgsPerSec: r.msgsPerSec }, ok: r.lost === 0 && r.wrong === 0 && r.failed === 0, detail: r }
   },
   async fanout(c) {
     const server = await startServer(c.server)
@@ -289,6 +298,8 @@ function targets() {
   const out = []
   const check = (name, pass, text) => out.push({ name, pass, text })
   for (const id of SOCK.filter((x) => onlyClients.includes(x))) {
+    const up = ratio('unpaced', 'msgsPerSec', id)
+    if (Number.isFinite(up)) check(`${id} unpaced burst through a plain relay ≥ 0.9× ws`, up >= 0.9, `${up.toFixed(2)}× ws`)
     for (const [sc, key, what] of [
       ['throughput', 'msgsPerSec', 'throughput'],
       ['fanout', 'deliveriesPerSec', 'fan-out'],
@@ -335,7 +346,7 @@ const tgt = targets()
 const targetLines = tgt.map((t) => `- ${t.pass ? '✅' : '❌'} ${t.name}: ${t.text}`).join('\n')
 const notes = [
   `Medians of ${reps} repetitions (min–max), each against a fresh server process on 127.0.0.1; \`· 0.97×\` is the ratio to raw \`ws\`; ⚠ marks a run that lost or reordered a message or missed its bound.`,
-  `${P.throughput.n} messages of 64 B for throughput (after ${P.throughput.warmup} warm-up); ${P.fanout.n} messages to ${P.fanout.receivers} receivers for fan-out; ${P.latency.n} sequential ping-pongs through the server for latency; CPU over ${P.cpu.n} messages in separate sender and receiver processes; memory with ${P.memory.count} idle clients after GC (heap + external), after ${P.memory.warm} clients connected and closed; reconnect: server killed, back on the same port after ${P.reconnect.downFor} ms, every client retrying with min ${P.reconnect.policy.minDelay} ms, max ${P.reconnect.policy.maxDelay} ms, factor ${P.reconnect.policy.factor}.`,
+  `${P.throughput.n} messages of 64 B for throughput (after ${P.throughput.warmup} warm-up); ${P.unpaced.n} for the unpaced burst (sent in one synchronous loop, sender and receiver in one process, through a plain ws relay in another that writes each frame separately; sock-client's queue sized for the burst: ${P.unpaced.queue.maxCount} frames); ${P.fanout.n} messages to ${P.fanout.receivers} receivers for fan-out; ${P.latency.n} sequential ping-pongs through the server for latency; CPU over ${P.cpu.n} messages in separate sender and receiver processes; memory with ${P.memory.count} idle clients after GC (heap + external), after ${P.memory.warm} clients connected and closed; reconnect: server killed, back on the same port after ${P.reconnect.downFor} ms, every client retrying with min ${P.reconnect.policy.minDelay} ms, max ${P.reconnect.policy.maxDelay} ms, factor ${P.reconnect.policy.factor}.`,
 ]
 const markdown = `${table()}\n\n${notes.join('\n')}\n\nTargets:\n${targetLines}\n`
 

@@ -1,6 +1,7 @@
 // A benchmark server in its own process: `node bench/server.mjs sock|socketio [port]`.
 // sock: the embedded Sock server of this package (dist/server.js), default options (frame limit 1024 bytes).
 // socketio: a socket.io server that relays each 'message' to every other socket, as the Sock server relays a frame.
+// relay: a plain Sock relay on ws that is not ours and writes every frame separately (the unpaced scenario).
 // Reports { type: 'listening', port, at } (at: wall-clock ms) to the parent over IPC.
 import { createServer } from 'node:http'
 import { childSetup, wallNow } from './lib.mjs'
@@ -24,6 +25,30 @@ if (kind === 'sock') {
     socket.on('message', (data) => socket.broadcast.emit('message', data))
   })
   http.listen(port, '127.0.0.1', () => report({ type: 'listening', port: http.address().port, at: wallNow() }))
+} else if (kind === 'relay') {
+  // A Sock relay that is not ours, as a reference-style server behaves: every frame written with its own send,
+  // no batching; who-am-I answered, pings ignored, anything else relayed to every other instance with `from`.
+  const { WebSocketServer } = await import('ws')
+  const wss = new WebSocketServer({ host: '127.0.0.1', port, perMessageDeflate: false })
+  let next = 0
+  wss.on('connection', (ws) => {
+    const id = `r${++next}`
+    ws.on('error', () => {})
+    ws.on('message', (raw) => {
+      let f
+      try {
+        f = JSON.parse(raw.toString())
+      } catch {
+        return
+      }
+      const type = f.type ?? 0
+      if (type < 0) return
+      if (type === 0) return ws.send(`{"type":0,"data":"${id}","from":"${id}"}`)
+      const out = `{"type":${type},"data":${JSON.stringify(f.data)},"from":"${id}"}`
+      for (const peer of wss.clients) if (peer !== ws && peer.readyState === 1) peer.send(out)
+    })
+  })
+  wss.on('listening', () => report({ type: 'listening', port: wss.address().port, at: wallNow() }))
 } else {
-  throw new Error(`unknown server kind ${kind}: use sock or socketio`)
+  throw new Error(`unknown server kind ${kind}: use sock, socketio or relay`)
 }

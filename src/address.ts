@@ -2,7 +2,7 @@
  * Addresses: every pocketsocket `setup()` form, URL parsing (ws://, wss://, IPv6, base paths) and the
  * `mix` / `flat` enumerations. Knows nothing of sockets.
  */
-import { AddressError } from './errors'
+import { AddressError, hideSecrets } from './errors'
 
 export type Mode = 'broadcast' | 'failover'
 export type ListType = 'mix' | 'flat'
@@ -22,6 +22,8 @@ export interface Address {
   readonly httpUrl: string
   /** `ip:port` (`[v6]:port`), or the base URL when it is secure or has a path. */
   toString(): string
+  /** The same string as `toString()`, so `JSON.stringify(client.connection.list())` gives `["ip:port", ...]`. */
+  toJSON(): string
 }
 
 export interface AddressList extends Array<Address> {
@@ -54,11 +56,12 @@ function checkHost(host: unknown, input: unknown): string {
   return bare
 }
 
+/** The value as an error shows it: strings in quotes, and never a credential (see `AddressError`). */
 function show(v: unknown): string {
   try {
-    return typeof v === 'string' ? `'${v}'` : JSON.stringify(v) ?? String(v)
+    return typeof v === 'string' ? `'${hideSecrets(v)}'` : hideSecrets(JSON.stringify(v) ?? String(v))
   } catch {
-    return String(v)
+    return hideSecrets(String(v))
   }
 }
 
@@ -84,6 +87,11 @@ class SockAddress implements Address {
   }
 
   toString(): string {
+    return this.str
+  }
+
+  /** `JSON.stringify` gives the same string as `toString()` (the object itself refers to itself through `alone`). */
+  toJSON(): string {
     return this.str
   }
 }
@@ -162,7 +170,7 @@ export function mix(hosts: readonly string[], ports: readonly Port[]): AddressLi
 export function flat(hosts: readonly string[], ports: readonly Port[]): AddressList {
   if (hosts.length !== ports.length) {
     const err = new AddressError([hosts, ports], `flat list needs as many ports as hosts: got ${hosts.length} hosts and ${ports.length} ports; use 'mix' for every combination`)
-    err.ips = hosts
+    err.ips = hosts.map(hideSecrets)
     err.ports = ports
     throw err
   }

@@ -3,7 +3,6 @@
  * Knows nothing of frames beyond choosing their type.
  */
 import EventEmitter from 'eventemitter3'
-import WebSocketImpl from 'isomorphic-ws'
 import { AddressBook, type Address, type SetupArgs } from './address'
 import { DEFAULT_RECONNECT, type ReconnectOptions } from './backoff'
 import { crc32, fromBase64, toBase64 } from './bytes'
@@ -11,10 +10,11 @@ import { Channel, listenerKey, type ChannelSink, type ConnectionInfo, type SendR
 import { chunkData, splitChunks, type AssemblyLimits } from './chunks'
 import { json, registerCodec, type Codec } from './codec'
 import { DEFAULT_QUEUE, type Connection, type ConnectionOptions, type ConnectionState, type QueueOptions, type WebSocketLike } from './connection'
-import { decodeEnvelope, encodeEnvelope, randomName, TYPE_CHUNK, TYPE_EVENT } from './envelope'
-import { ConnectionError, FrameTooLargeError, ProtocolError, ValidationError, type SockError } from './errors'
+import { decodeEnvelope, encodeEnvelope, MAX_EVENT, randomName, TYPE_CHUNK, TYPE_EVENT } from './envelope'
+import { ConnectionError, FrameTooLargeError, ProtocolError, SockError, ValidationError } from './errors'
 import { checkChannel, checkId, checkToken, DEFAULT_MAX_FRAME_BYTES, encodeFrame, fitFrame, TYPE_FILE, TYPE_TEXT, type Frame } from './protocol'
 import { getInstance, listInstances, mergeAll, type Instance } from './rest'
+import { defaultWebSocket } from './websocket'
 
 /** A file as event `file` delivers it. */
 export interface SockFile {
@@ -85,7 +85,7 @@ export interface SockClientOptions {
   id?: string
   /** Server token. Absent: the server's default (`demo`). Never logged or shown. */
   token?: string
-  /** WebSocket constructor; defaults to the browser's, or `ws` in Node. */
+  /** WebSocket constructor; defaults to the runtime's standard one (browsers, Node >= 22, Deno, Bun), or `ws` in Node 20. */
   WebSocket?: WebSocketLike
   /** Keep-alive and liveness probe interval in ms (default 15 000; keep it well inside the server's window). */
   pingInterval?: number
@@ -109,6 +109,27 @@ export interface SockClientOptions {
   maxPendingBytes?: number
   /** A chunked message with no new chunk for this long is dropped, with an error event (default 30 000 ms). */
   assemblyTimeout?: number
+  /**
+   * Bytes a socket may hold unsent before sends wait in the queue (default 1 MiB): a peer that stops reading then
+   * fills the bounded queue, whose overflow policy applies, instead of this process's memory.
+   */
+  highWaterMark?: number
+  /**
+   * The server's keep-alive window in ms (default 60 000, the reference server's): when this client's own timers
+   * stalled for longer (a paused process, a machine asleep), its instance may be stale, and it rejoins at once.
+   */
+  serverPingWindow?: number
+  /**
+   * How long a close 1008 "duplicate id" soon after losing a connection is retried, in ms (default 120 000): the
+   * server may still hold the dead connection. Other 1008s, and a duplicate id on a first join, are final at once.
+   */
+  duplicateIdTimeout?: number
+  /**
+   * Interval in ms of the registration check (default 60 000; 0 turns it off): REST tells whether the server still
+   * lists this instance, which it may not while it still answers who-am-I (deregistered as a duplicate or as stale).
+   * Turn it off for a server without REST routes, or behind a balancer whose nodes do not share their registry.
+   */
+  registrationCheck?: number
 }
 
 export interface MessagesOptions {
@@ -116,6 +137,8 @@ export interface MessagesOptions {
   signal?: AbortSignal
   /** Most messages buffered while the consumer is busy (default 10 000); beyond it the iterator throws. */
   maxBuffered?: number
+  /** Most bytes buffered (the text of the frames they came in; default 16 MiB); beyond it the iterator throws. */
+  maxBufferedBytes?: number
 }
 
 type Channels<E> = keyof E & string
@@ -168,6 +191,49 @@ async function toBytes(input: FileInput): Promise<Uint8Array> {
 
 function isFileInput(v: unknown): v is FileInput {
   return v instanceof ArrayBuffer || ArrayBuffer.isView(v) || (typeof Blob !== 'undefined' && v instanceof Blob)
+}
+
+/**
+ * Application code runs isolated: every listener is called through a wrapper that catches what it throws and hands
+ * it to the client whose dispatch is running, so a bug in a listener never stalls a socket, a parser or a promise
+ * of ours. One wrapper per function, so registering a function twice still calls it once.
+ */
+const SAFE = new WeakMap<Listener, Listener>()
+/** The client dispatching now, the event it dispatches, and the frame size of the message (for `messages()`). */
+let dispatching: SockClient<any> | undefined
+let dispatchEvent = ''
+let dispatchBytes = 0
+
+function safe(fn: Listener): Listener {
+  let w = SAFE.get(fn)
+  if (!w) {
+    w = function (this: unknown, a: unknown, b: unknown) {
+      try {
+        fn.call(this, a, b)
+      } catch (e) {
+        const c = dispatching
+        if (c) c.threw(e, dispatchEvent, b as { channel?: string; address?: string })
+        else surface(e)
+      }
+    }
+    SAFE.set(fn, w)
+  }
+  return w
+}
+
+/** Reports an application error the way the platform reports uncaught ones (Node: `uncaughtException`; a page: its `error` event). */
+function surface(e: unknown): void {
+  queueMicrotask(() => {
+    throw e
+  })
+}
+
+let lastWs: { maxPayload: number } | undefined
+/** The options for a `ws` constructor: the largest inbound frame is the largest message. */
+function wsOptions(WS: WebSocketLike, maxMessageBytes: number): { maxPayload: number } | undefined {
+  if (typeof (WS as { prototype?: { terminate?: unknown } }).prototype?.terminate !== 'function') return undefined
+  const maxPayload = maxMessageBytes + 1024 // the frame's own JSON around the largest message
+  return lastWs?.maxPayload === maxPayload ? lastWs : (lastWs = { maxPayload })
 }
 
 let lastConn: ConnectionOptions | undefined
@@ -232,7 +298,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
     const o = options
     if (o.id !== undefined) checkId(o.id, 'options.id')
     checkToken(o.token, 'options.token')
-    const WS = o.WebSocket ?? (WebSocketImpl as unknown as WebSocketLike | undefined)
+    const WS = o.WebSocket ?? defaultWebSocket()
     if (typeof WS !== 'function') throw new ValidationError('options.WebSocket', 'no WebSocket in this runtime: pass options.WebSocket (in Node, the ws package)')
     const maxFrameBytes = positive(o.maxFrameBytes, 'options.maxFrameBytes', DEFAULT_MAX_FRAME_BYTES)
     if (maxFrameBytes < 64) throw new ValidationError('options.maxFrameBytes', `options.maxFrameBytes ${maxFrameBytes} is too small: a Sock frame needs at least 64 bytes`)
@@ -244,23 +310,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
     positive(q.maxCount, 'options.queue.maxCount', 0, true)
     positive(q.maxBytes, 'options.queue.maxBytes', 0, true)
     if (q.overflow !== 'reject' && q.overflow !== 'drop-oldest') throw new ValidationError('options.queue.overflow', `invalid options.queue.overflow ${String(q.overflow)}: use 'reject' or 'drop-oldest'`)
-    this.conn = shared({
-      WebSocket: WS,
-      id: o.id,
-      token: o.token,
-      pingInterval: positive(o.pingInterval, 'options.pingInterval', 15_000) || 15_000,
-      probeTimeout: positive(o.probeTimeout, 'options.probeTimeout', 10_000) || 10_000,
-      connectTimeout: positive(o.connectTimeout, 'options.connectTimeout', 10_000) || 10_000,
-      maxFrameBytes,
-      reconnect: r,
-      queue: q,
-    })
     this.rest = o.restTimeout === undefined && !o.fetch ? DEFAULT_REST : { timeout: positive(o.restTimeout, 'options.restTimeout', 5000) || 5000, fetch: o.fetch }
-    const codec = o.codec ?? json
-    if (!codec || typeof codec.name !== 'string' || typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
-      throw new ValidationError('options.codec', 'options.codec must be { name, encode, decode }, such as msgpack() from sock-client/msgpack')
-    }
-    this.codec = registerCodec(codec)
     this.limits =
       o.maxMessageBytes === undefined && o.maxPendingBytes === undefined && o.assemblyTimeout === undefined
         ? DEFAULT_LIMITS
@@ -269,6 +319,30 @@ export class SockClient<E extends EventMap = AnyEvents> {
             maxPendingBytes: positive(o.maxPendingBytes, 'options.maxPendingBytes', DEFAULT_LIMITS.maxPendingBytes) || DEFAULT_LIMITS.maxPendingBytes,
             timeout: positive(o.assemblyTimeout, 'options.assemblyTimeout', DEFAULT_LIMITS.timeout) || DEFAULT_LIMITS.timeout,
           }
+    const serverPingWindow = positive(o.serverPingWindow, 'options.serverPingWindow', 60_000) || 60_000
+    this.conn = shared({
+      WebSocket: WS,
+      wsOptions: wsOptions(WS, this.limits.maxMessageBytes),
+      id: o.id,
+      token: o.token,
+      pingInterval: positive(o.pingInterval, 'options.pingInterval', 15_000) || 15_000,
+      probeTimeout: positive(o.probeTimeout, 'options.probeTimeout', 10_000) || 10_000,
+      connectTimeout: positive(o.connectTimeout, 'options.connectTimeout', 10_000) || 10_000,
+      maxFrameBytes,
+      highWaterMark: positive(o.highWaterMark, 'options.highWaterMark', 1 << 20) || 1 << 20,
+      serverPingWindow,
+      duplicateIdTimeout: positive(o.duplicateIdTimeout, 'options.duplicateIdTimeout', 2 * serverPingWindow, true),
+      registrationCheck: positive(o.registrationCheck, 'options.registrationCheck', 60_000),
+      verify: getInstance,
+      rest: this.rest,
+      reconnect: r,
+      queue: q,
+    })
+    const codec = o.codec ?? json
+    if (!codec || typeof codec.name !== 'string' || typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
+      throw new ValidationError('options.codec', 'options.codec must be { name, encode, decode }, such as msgpack() from sock-client/msgpack')
+    }
+    this.codec = registerCodec(codec)
     this.connection = new SockConnection(this)
   }
 
@@ -307,12 +381,49 @@ export class SockClient<E extends EventMap = AnyEvents> {
   }
 
   private lifecycle(event: LifecycleEvent, info: LifecycleInfo): void {
-    this.emit(SOCKET, event, info, info)
+    this.dispatch(listenerKey(SOCKET, event), listenerKey(SOCKET, ''), event, info, info, 0)
   }
 
-  private emit(channel: string, event: string, data: unknown, message: unknown): void {
-    this.emitter.emit(listenerKey(channel, event), data, message)
-    this.emitter.emit(listenerKey(channel, ''), event, message)
+  /** Calls the listeners of `event` (under `key`) and the catch-all ones (under `any`), each isolated (`safe`). */
+  private dispatch(key: string, any: string, event: string, data: unknown, message: unknown, bytes: number): void {
+    const c = dispatching
+    const e = dispatchEvent
+    const n = dispatchBytes
+    dispatching = this
+    dispatchEvent = event
+    dispatchBytes = bytes
+    try {
+      this.emitter.emit(key, data, message)
+      this.emitter.emit(any, event, message)
+    } finally {
+      dispatching = c
+      dispatchEvent = e
+      dispatchBytes = n
+    }
+  }
+
+  /**
+   * A listener (or an option callback) threw: an `error` event with code `ERR_LISTENER` when the application listens
+   * to errors, else an uncaught error as the platform reports it. An error listener's own throw is never re-emitted.
+   * @internal
+   */
+  threw(e: unknown, event: string, about: { channel?: string; address?: string } | undefined): void {
+    const listening = this.emitter.listenerCount(listenerKey(SOCKET, 'error')) + this.emitter.listenerCount(listenerKey(SOCKET, ''))
+    if (event === 'error' || !listening) return surface(e)
+    const channel = about?.channel ?? ''
+    const error = new SockError('ERR_LISTENER', `a listener of '${event}' on '${channel}' threw (${(e as Error)?.message ?? String(e)}): caught, and the channel goes on`, { cause: e })
+    const conn = this.channels.get(channel)?.connections[0]
+    this.lifecycle('error', { channel, address: about?.address ?? String(conn?.address ?? ''), state: conn?.state ?? 'closed', error })
+  }
+
+  /** Calls an option callback of the application (`onProgress`), isolated as listeners are. */
+  private callback(fn: ((...a: any[]) => void) | undefined, what: string, channel: string, ...args: unknown[]): void {
+    if (!fn) return
+    try {
+      fn(...args)
+    } catch (e) {
+      this.threw(e, what, { channel })
+    }
   }
 
   private fail(ch: Channel, conn: Connection, error: SockError): void {
@@ -323,6 +434,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
     if (ch.isOwn(f.from)) return
     let event: string
     let data: unknown
+    let bytes = f.data.length
     if (f.type === TYPE_TEXT) {
       event = 'message'
       data = f.data
@@ -340,6 +452,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
         if ('progress' in r) return this.lifecycle('progress', { channel: ch.name, address: String(conn.address), state: conn.state, direction: 'receive', ...r.progress })
         if (!('done' in r)) return
         text = r.done
+        bytes = text.length
       }
       const env = decodeEnvelope(text)
       if (env instanceof ProtocolError) return this.fail(ch, conn, env)
@@ -359,8 +472,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
       data = f.data
     }
     const message: SockMessage = { channel: ch.name, event, type: f.type, data, from: f.from, address: String(conn.address) }
-    this.emitter.emit(ch.key(event), data, message)
-    this.emitter.emit(ch.anyKey, event, message)
+    this.dispatch(ch.key(event), ch.anyKey, event, data, message, bytes)
   }
 
   /**
@@ -410,7 +522,8 @@ export class SockClient<E extends EventMap = AnyEvents> {
   off(channel: string, fn: Listener): void
   off(channel: string, a: string | Listener, b?: Listener): void {
     const [key, fn] = this.key(channel, a, b)
-    this.emitter.off(key, fn)
+    const w = SAFE.get(fn)
+    if (w) this.emitter.off(key, w)
   }
 
   private key(channel: string, a: string | Listener, b?: Listener): [string, Listener] {
@@ -424,12 +537,13 @@ export class SockClient<E extends EventMap = AnyEvents> {
   private listen(channel: string, a: string | Listener, b: Listener | undefined, once: boolean): Unsubscribe {
     const [key, fn] = this.key(channel, a, b)
     // Registering the same function twice is harmless: it is called once per message.
-    if (!this.emitter.listeners(key).includes(fn)) this.emitter[once ? 'once' : 'on'](key, fn)
+    const w = safe(fn)
+    if (!this.emitter.listeners(key).includes(w)) this.emitter[once ? 'once' : 'on'](key, w)
     if (channel !== SOCKET && !this.channels.has(channel)) {
       if (this.connection.isSetup()) this.open(channel)
       else this.channels.set(channel, undefined)
     }
-    return () => this.emitter.off(key, fn)
+    return () => this.emitter.off(key, w)
   }
 
   /**
@@ -440,7 +554,9 @@ export class SockClient<E extends EventMap = AnyEvents> {
   signal<C extends Channels<E>, K extends Events<E, C>>(channel: C, event: K, data: Payload<E, C, K>): Promise<SendReport> {
     const ch = this.channels.get(channel)
     if (!ch) this.checkWire(channel) // a joined channel's name was checked when it opened
-    if (typeof event !== 'string' || event === '') throw new ValidationError('event', `invalid event ${String(event)}: an event name is a non-empty string`)
+    if (typeof event !== 'string' || event === '' || event.length > MAX_EVENT) {
+      throw new ValidationError('event', typeof event === 'string' && event ? `invalid event name of ${event.length} characters: an event name is at most ${MAX_EVENT} characters` : `invalid event ${String(event)}: an event name is a non-empty string`)
+    }
     const max = this.conn.maxFrameBytes
     const plain = event === 'message' && typeof data === 'string' ? tryFrame(TYPE_TEXT, data, max) : undefined
     if (plain !== undefined) return this.deliver(channel, plain, ch)
@@ -464,7 +580,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
       const sent = this.deliver(channel, single)
       if (!onProgress) return sent // no extra promise per event when nobody follows progress
       return sent.then((r) => {
-        onProgress(total, total)
+        this.callback(onProgress, 'onProgress', channel, total, total)
         return r
       })
     }
@@ -480,7 +596,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
         // Each chunk waits for the previous one, so a connection that drops mid-message queues one chunk, not all.
         report = await ch.send(encodeFrame(TYPE_CHUNK, chunkData(id, i, pieces.length, total, pieces[i]!), max))
         done += pieces[i]!.length
-        onProgress?.(done, total)
+        this.callback(onProgress, 'onProgress', channel, done, total)
         const conn = ch.connections[0]!
         this.lifecycle('progress', { channel, address: String(conn.address), state: conn.state, direction: 'send', id, from: ch.id ?? '', done, total })
       }
@@ -502,7 +618,7 @@ export class SockClient<E extends EventMap = AnyEvents> {
       const small = tryFrame(TYPE_FILE, `${name}:${base64}`, this.conn.maxFrameBytes)
       if (small !== undefined) {
         return this.deliver(channel, small).then((r) => {
-          options.onProgress?.(b.length, b.length)
+          this.callback(options.onProgress, 'onProgress', channel, b.length, b.length)
           return r
         })
       }
@@ -521,17 +637,24 @@ export class SockClient<E extends EventMap = AnyEvents> {
     const event = typeof a === 'string' ? a : undefined
     const o = (typeof a === 'string' ? b : a) ?? {}
     const max = positive(o.maxBuffered, 'options.maxBuffered', 10_000) || 10_000
+    const maxBytes = positive(o.maxBufferedBytes, 'options.maxBufferedBytes', 16 << 20) || 16 << 20
     const buffer: SockMessage[] = []
+    const sizes: number[] = []
+    let bytes = 0
     let wake: (() => void) | undefined
     let ended = false
     let failure: SockError | undefined
     const push = (m: SockMessage) => {
       if (ended) return
-      if (buffer.length >= max) {
-        failure = new ConnectionError('ERR_QUEUE_FULL', `messages() iterator on '${channel}' buffered ${max} messages without being read: raise maxBuffered or read faster`)
+      const size = dispatchBytes
+      if (buffer.length >= max || bytes + size > maxBytes) {
+        const what = buffer.length >= max ? `${max} messages` : `${bytes + size} bytes (maxBufferedBytes ${maxBytes})`
+        failure = new ConnectionError('ERR_QUEUE_FULL', `messages() iterator on '${channel}' would buffer ${what} without being read: raise maxBuffered / maxBufferedBytes or read faster`)
         return end()
       }
       buffer.push(m)
+      sizes.push(size)
+      bytes += size
       wake?.()
     }
     const off = event !== undefined ? this.on(channel as Channels<E>, event as never, ((_d: unknown, m: SockMessage) => push(m)) as never) : this.on(channel as Channels<E>, ((_e: string, m: SockMessage) => push(m)) as never)
@@ -550,13 +673,14 @@ export class SockClient<E extends EventMap = AnyEvents> {
         if (failure) {
           const f = failure
           failure = undefined
-          buffer.length = 0
+          buffer.length = sizes.length = 0
           throw f
         }
         if (ended) {
-          buffer.length = 0 // aborted: what was not read yet is not wanted
+          buffer.length = sizes.length = 0 // aborted: what was not read yet is not wanted
           return { value: undefined, done: true }
         }
+        bytes -= sizes.shift()!
         return { value: buffer.shift()!, done: false }
       },
       return: async () => {

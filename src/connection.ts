@@ -9,6 +9,7 @@ import { batch } from './cork'
 import { sleep, unsleep } from './timers'
 import { ConnectionError, ProtocolError, type SockError } from './errors'
 import { channelUrl, decodeFrame, encodeFrame, isName, redact, TYPE_PING, TYPE_WHOAMI, type Frame } from './protocol'
+import type { Instance, RestOptions } from './rest'
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed' | 'giveup'
 
@@ -16,9 +17,9 @@ export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed' 
 export type WebSocketLike = new (url: string, protocols?: string | string[]) => WebSocket
 
 export interface QueueOptions {
-  /** Most frames waiting while the channel is not open. */
+  /** Most frames waiting while the channel is not open, or while its socket is past the high-water mark. */
   maxCount: number
-  /** Most bytes (UTF-16 units of the encoded frames) waiting. */
+  /** Most memory the waiting frames may take: their text at 1 or 2 bytes a character, plus about 300 bytes each. */
   maxBytes: number
   /** What a full queue does: reject the new send, or drop (and reject) the oldest waiting one. */
   overflow: 'reject' | 'drop-oldest'
@@ -28,12 +29,24 @@ export const DEFAULT_QUEUE: QueueOptions = { maxCount: 1000, maxBytes: 1 << 20, 
 
 export interface ConnectionOptions {
   WebSocket: WebSocketLike
+  /** Options for a `ws` constructor (Node): the largest inbound frame. Absent for other WebSockets. */
+  wsOptions?: { maxPayload: number }
   id?: string
   token?: string
   pingInterval: number
   probeTimeout: number
   connectTimeout: number
   maxFrameBytes: number
+  /** Bytes the socket may have buffered before sends wait in the queue. */
+  highWaterMark: number
+  /** The server's keep-alive window: timers stalled longer than this may have left the instance stale. */
+  serverPingWindow: number
+  /** How long a 'duplicate id' rejection after losing our own connection is retried before it is final. */
+  duplicateIdTimeout: number
+  /** Interval of the registration check (0: none), and the REST call it makes. */
+  registrationCheck: number
+  verify?: (address: Address, channel: string, id: string, o: RestOptions) => Promise<Instance | null>
+  rest: RestOptions
   reconnect: ReconnectOptions
   queue: QueueOptions
   random?: () => number
@@ -49,6 +62,8 @@ export interface ConnectionSink {
 
 interface Pending {
   text: string
+  /** What it costs in memory, charged against `queue.maxBytes`. */
+  cost: number
   /** Called with the address it was written to (failover may have moved since it was queued). */
   resolve(address: string): void
   reject(e: SockError): void
@@ -84,7 +99,10 @@ function nodeClose(this: Socket, code: number, reason: Uint8Array): void {
   this[OWNER]?.closed(code, String(reason))
 }
 function nodeError(this: Socket, e: Error): void {
-  this[OWNER]?.failed(e.message)
+  const c = this[OWNER]
+  if (!c) return
+  if ((e as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') c.refused()
+  else c.failed(e.message)
 }
 function nodePong(this: Socket): void {
   const c = this[OWNER]
@@ -101,12 +119,19 @@ function domEvent(this: Socket, e: Event): void {
 }
 
 /**
- * Wall-clock milliseconds since this module loaded (never 0, which means "not set" in the fields below). Small
- * integers live unboxed in a field, where `Date.now()` costs a 16-byte number per field per connection; the
- * `Math.floor` is what makes V8 tag the difference of two doubles as a small integer.
+ * Milliseconds on the monotonic clock since this module loaded, from 1 (0 means "not set" in the fields below):
+ * the wall clock may step either way (NTP, a restored VM) and must move no deadline. Small integers live unboxed
+ * in a field, where a double costs a 16-byte box per field per connection; `Math.floor` makes V8 tag them so.
  */
-const EPOCH = Date.now()
-const clock = (): number => Math.floor(Date.now() - EPOCH) || 1
+const EPOCH = performance.now()
+const clock = (): number => Math.floor(performance.now() - EPOCH) + 1
+/** A string of characters above U+00FF takes two bytes a character in memory. */
+const TWO_BYTE = /[^\x00-\xff]/
+/** What a queued frame costs beyond its text (its record, promise and callbacks, and the channel's report), measured. */
+const QUEUED_COST = 320
+/** How often a connection past its high-water mark looks whether its socket drained (a browser has no drain event). */
+const DRAIN_POLL = 20
+const frameCost = (text: string): number => text.length * (TWO_BYTE.test(text) ? 2 : 1) + QUEUED_COST
 function terminate(ws: NodeSocket): void {
   ws.terminate()
 }
@@ -131,6 +156,16 @@ export class Connection {
   private waiting = false
   private nextPingAt = 0
   private probeSentAt = 0
+  /** When an open connection was last lost: a 'duplicate id' soon after may be our own previous connection. */
+  private lostAt = 0
+  /** Waiting for the socket to drain below the high-water mark. */
+  private draining = false
+  /** The socket was closed because it refused an inbound frame over `maxMessageBytes` (not the server's limit). */
+  private refusedInbound = false
+  /** Next registration check (0: none), and the instance's `created_at` seen by the first one. */
+  private verifyAt = 0
+  private createdAt = 0
+  private verifyFailed = false
 
   constructor(
     readonly channel: string,
@@ -167,7 +202,8 @@ export class Connection {
     let ws: Socket | undefined
     let error: string | undefined
     try {
-      ws = new this.o.WebSocket(this.url())
+      const W = this.o.WebSocket as unknown as new (url: string, protocols?: string[], options?: object) => Socket
+      ws = this.o.wsOptions ? new W(this.url(), undefined, this.o.wsOptions) : new W(this.url())
     } catch (e) {
       error = (e as Error).message // a URL the runtime refuses: retried like a network error
     }
@@ -216,10 +252,7 @@ export class Connection {
       if (this.raw === raw) this.drop(why) // unless a listener already closed or replaced it
       return
     }
-    // The wall clock can step back (NTP, a restored VM): times recorded in its future are pulled back to now.
-    if (this.nextPingAt > now + this.o.pingInterval) this.nextPingAt = now
-    if (this.probeSentAt > now) this.probeSentAt = now
-    if (this.pingSentAt > now) this.pingSentAt = now
+    if (this.stalled(now)) return
     // Deadlines come from the clock, not from timer cadence (background tabs throttle timers).
     const late = (t: number) => t && now - t >= this.o.probeTimeout
     if (late(this.probeSentAt) || late(this.pingSentAt)) {
@@ -228,6 +261,7 @@ export class Connection {
       if (this.raw === raw) this.drop('liveness probe timed out')
       return
     }
+    if (this.verifyAt && now >= this.verifyAt) this.verify()
     if (now >= this.nextPingAt) {
       this.nextPingAt = now + this.o.pingInterval
       this.write(encodeFrame(TYPE_PING, ''))
@@ -240,12 +274,25 @@ export class Connection {
     this.schedule(now)
   }
 
-  /** Sets the timer for the next keep-alive or the earliest reply deadline. */
+  /**
+   * Our own timers stalled (a paused process, a machine asleep) past the server's ping window: the server may hold
+   * this instance as stale, deaf yet answering who-am-I, so rejoin now instead of waiting for a probe to fail.
+   */
+  private stalled(now: number): boolean {
+    const quiet = now - (this.nextPingAt - this.o.pingInterval) // since our last keep-alive ping
+    const limit = Math.max(this.o.serverPingWindow, 2 * this.o.pingInterval)
+    if (quiet <= limit) return false
+    this.drop(`timers stalled for ${quiet} ms, longer than the server's ping window (${this.o.serverPingWindow} ms): the instance may be stale, rejoining`, true)
+    return true
+  }
+
+  /** Sets the timer for the next keep-alive, registration check or the earliest reply deadline. */
   private schedule(now: number): void {
     let at = this.nextPingAt
     const t = this.o.probeTimeout
     if (this.probeSentAt) at = Math.min(at, this.probeSentAt + t)
     if (this.pingSentAt) at = Math.min(at, this.pingSentAt + t)
+    if (this.verifyAt) at = Math.min(at, this.verifyAt)
     sleep(this, Math.min(at - now, this.o.pingInterval)) // never longer than an interval, whatever the clock did
   }
 
@@ -262,23 +309,57 @@ export class Connection {
     else this.sink.onError(this, new ProtocolError('ERR_PROTOCOL', `the server's who-am-I reply is not a valid id`))
     if (this.state !== 'connecting') return
     this.state = 'open'
-    const queued = this.queue
-    this.queue = undefined
-    this.queuedBytes = 0
-    if (queued) {
-      const address = String(this.address)
-      for (const p of queued) {
-        this.write(p.text)
-        p.resolve(address)
-      }
+    this.lostAt = 0
+    if (this.o.verify && this.o.registrationCheck > 0 && this.id) {
+      this.createdAt = 0
+      this.verifyAt = clock() + this.o.registrationCheck
+      this.schedule(clock())
     }
+    this.flush()
     this.sink.onState(this, 'open', {})
+  }
+
+  /**
+   * The registration check: the reference server answers who-am-I even for an instance it no longer lists
+   * (deregistered as a duplicate, or stale), which then stays open and deaf. REST says whether the server still
+   * lists this instance, and with the `created_at` seen the first time, whether it is still ours.
+   */
+  private verify(): void {
+    this.verifyAt = 0 // none other while this one is under way
+    const raw = this.raw
+    const id = this.id!
+    this.o.verify!(this.address, this.channel, id, this.o.rest).then(
+      (instance) => this.verified(raw, id, instance),
+      (error: SockError) => this.verified(raw, id, error),
+    )
+  }
+
+  private verified(raw: Socket | undefined, id: string, r: Instance | null | SockError): void {
+    if (raw !== this.raw || this.state !== 'open') return // this connection is gone: its check says nothing
+    if (r === null) return this.drop(`not registered: ${this.address} no longer lists instance '${id}' in channel '${this.channel}' though it still answers (deregistered as a duplicate or as stale), rejoining`, true)
+    if (r instanceof Error) {
+      if (!this.verifyFailed) {
+        this.verifyFailed = true // once per connection: a server without REST routes would say so every interval
+        this.sink.onError(this, new ConnectionError(r.code, `registration check of '${id}' in channel '${this.channel}' failed: ${r.message} (checks go on; set registrationCheck: 0 for a server without REST routes)`, undefined, { cause: r }))
+      }
+    } else {
+      const created = r.createdAt.getTime()
+      if (this.createdAt && created !== this.createdAt) {
+        const error = new ConnectionError('ERR_REJECTED', `${this.address} lists instance '${id}' in channel '${this.channel}' as created at ${r.createdAt.toISOString()}, not when we joined: another instance took the id and this connection no longer receives; give every client its own id`)
+        return this.shutdown('closed', error, { code: 1008, reason: 'id taken by another instance' })
+      }
+      this.createdAt = created
+    }
+    const now = clock()
+    this.verifyAt = now + this.o.registrationCheck
+    this.schedule(now)
   }
 
   /** Checks liveness now (page visible again, network back): reconnect at once if waiting, else probe. */
   check(): void {
     if (this.openedAt) {
-      if (!this.probeSentAt) this.probe(clock())
+      const now = clock()
+      if (!this.stalled(now) && !this.probeSentAt) this.probe(now)
     } else if (this.waiting) this.connect()
   }
 
@@ -298,37 +379,60 @@ export class Connection {
     this.sink.onError(this, new ConnectionError('ERR_NETWORK', `${what} for channel '${this.channel}': ${this.failure}`))
   }
 
+  /** The socket refused an inbound frame over `maxMessageBytes` (ws closes it with 1009): say so, then reconnect. */
+  refused(): void {
+    this.refusedInbound = true
+    this.failure = `refused a frame larger than maxMessageBytes (${this.o.wsOptions?.maxPayload} bytes)`
+    this.sink.onError(this, new ConnectionError('ERR_FRAME_TOO_LARGE', `${this.address} sent a frame on channel '${this.channel}' larger than maxMessageBytes allows (${this.o.wsOptions?.maxPayload} bytes): refused unread, reconnecting; raise maxMessageBytes if such frames are expected`, 1009))
+  }
+
   closed(code: number, reason: string): void {
     this.detach()
     this.lost(code, reason)
   }
 
-  /** Abandons the socket as dead (it may never report its close) and lets the retry policy reconnect. */
-  private drop(reason: string): void {
+  /**
+   * Abandons the socket as dead (it may never report its close) and lets the retry policy reconnect; `now`: at
+   * once (the server may hold a stale instance of ours), not after a backoff delay.
+   */
+  private drop(reason: string, now = false): void {
     const raw = this.detach()
     if (!raw) return // already gone: its loss is handled
     this.failure = reason
     isNode(raw) ? raw.terminate() : raw.close()
-    this.lost(1006, '')
+    this.lost(1006, reason, now)
   }
 
   private detach(): Socket | undefined {
     const raw = this.raw
     if (raw) raw[OWNER] = this.raw = undefined
+    this.draining = false
+    this.verifyAt = 0
+    this.verifyFailed = false
     return raw
   }
 
-  /** The socket is gone: a fatal rejection, or the retry policy's next attempt. */
-  private lost(code: number, reason: string): void {
+  /** The socket is gone: a fatal rejection, or the retry policy's next attempt (`now`: without a delay). */
+  private lost(code: number, reason: string, now = false): void {
     this.stopTimers()
     if (this.state === 'closed' || this.state === 'giveup') return
-    if (this.openedAt && clock() - this.openedAt >= this.o.reconnect.minUptime) this.retries = 0
+    const t = clock()
+    if (this.openedAt && t - this.openedAt >= this.o.reconnect.minUptime) this.retries = 0
+    if (this.state === 'open') this.lostAt = t // an instance the server had registered and answered for
     this.openedAt = 0
     this.id = undefined
+    const refused = this.refusedInbound
+    this.refusedInbound = false
     if (code === 1008) {
-      // Policy violation: wrong token, bad channel, duplicate id. Retrying cannot help.
-      const error = new ConnectionError('ERR_REJECTED', `${this.address} rejected channel '${this.channel}': ${reason || 'policy violation'} (close 1008)`, 1008)
-      return this.shutdown('closed', error, { code, reason })
+      // Policy violation: wrong token, bad channel, duplicate id. Retrying cannot help, with one exception: a
+      // duplicate id soon after we lost a connection of our own may be that connection, which the server has not
+      // seen die yet (a network that swallowed it without a FIN). That one is retried, for a bounded time.
+      const ours = /duplicate id/i.test(reason) && this.lostAt > 0 && t - this.lostAt < this.o.duplicateIdTimeout
+      if (!ours) {
+        const error = new ConnectionError('ERR_REJECTED', `${this.address} rejected channel '${this.channel}': ${reason || 'policy violation'} (close 1008)`, 1008)
+        return this.shutdown('closed', error, { code, reason })
+      }
+      this.failure = `${reason} (close 1008): the server may still hold our previous connection, retrying for up to duplicateIdTimeout (${this.o.duplicateIdTimeout} ms)`
     }
     this.lastReason = this.failure ?? `closed with ${code}${reason ? ` (${reason})` : ''}`
     this.failure = undefined
@@ -337,13 +441,13 @@ export class Connection {
     this.state = 'reconnecting'
     const attempt = ++this.retries
     const giveUp = attempt > this.o.reconnect.maxRetries
-    const delay = giveUp ? 0 : backoffDelay(attempt, this.o.reconnect, this.o.random)
+    const delay = giveUp || now ? 0 : backoffDelay(attempt, this.o.reconnect, this.o.random)
     if (!giveUp) {
       this.waiting = true
       sleep(this, delay)
     }
     try {
-      if (code === 1009) {
+      if (code === 1009 && !refused) {
         this.sink.onError(this, new ConnectionError('ERR_FRAME_TOO_LARGE', `${this.address} closed the connection because a frame exceeded its read limit (close 1009): set maxFrameBytes to the server's -limit`, 1009))
       }
       if (this.state === 'reconnecting') this.sink.onState(this, 'reconnecting', { code, reason })
@@ -363,7 +467,7 @@ export class Connection {
 
   private shutdown(state: 'closed' | 'giveup', error: SockError | undefined, detail: { code?: number; reason?: string }): void {
     this.stopTimers()
-    this.openedAt = 0
+    this.openedAt = this.lostAt = 0
     this.id = this.failure = undefined
     const raw = this.detach()
     if (raw) {
@@ -392,13 +496,16 @@ export class Connection {
   }
 
   /**
-   * Writes a frame now if open (`sent`); otherwise queues it, bounded by count and bytes (`queued`, with a promise
-   * that settles when it is written or dropped); or says why it cannot (`failed`).
+   * Writes a frame now if open and the socket has room (`sent`); otherwise queues it, bounded by count and bytes
+   * (`queued`, with a promise that settles when it is written or dropped); or says why it cannot (`failed`).
+   * The queue takes what the socket cannot: while not open, and while open past the high-water mark of buffered
+   * bytes, so that a producer that awaits its sends runs at the speed of the link in bounded memory. (A
+   * WebSocket-like without `bufferedAmount` counts as empty: hence `!(x >= mark)`, which `undefined` passes.)
    */
   offer(text: string): Offer {
     // A socket already closing (its close event not yet here) takes nothing: the frame waits for the next one.
     const raw = this.raw
-    if (this.state === 'open' && raw?.readyState === 1) {
+    if (this.state === 'open' && raw?.readyState === 1 && !this.queue && !(raw.bufferedAmount >= this.o.highWaterMark)) {
       this.write(text)
       return SENT
     }
@@ -407,30 +514,78 @@ export class Connection {
     }
     const q = this.o.queue
     const queue = (this.queue ??= [])
-    const full = () => queue.length >= q.maxCount || this.queuedBytes + text.length > q.maxBytes
+    const cost = frameCost(text)
+    const full = () => queue.length >= q.maxCount || this.queuedBytes + cost > q.maxBytes
     if (full() && q.overflow === 'drop-oldest') {
       while (queue.length && full()) {
         const old = queue.shift()!
-        this.queuedBytes -= old.text.length
+        this.queuedBytes -= old.cost
         old.reject(new ConnectionError('ERR_QUEUE_FULL', `dropped from the send queue of channel '${this.channel}' on ${this.address} to make room for newer frames (overflow: 'drop-oldest')`))
       }
     }
     if (full()) {
-      return { status: 'failed', error: new ConnectionError('ERR_QUEUE_FULL', `send queue of channel '${this.channel}' on ${this.address} is full (${queue.length} frames, ${this.queuedBytes} bytes; limits ${q.maxCount} / ${q.maxBytes}) while it is not open: wait for 'open' or raise the queue limits`) }
+      if (!queue.length) this.queue = undefined
+      const why = this.state === 'open' ? `while its socket holds more than highWaterMark (${this.o.highWaterMark} bytes) the peer has not read` : 'while it is not open'
+      return { status: 'failed', error: new ConnectionError('ERR_QUEUE_FULL', `send queue of channel '${this.channel}' on ${this.address} is full (${queue.length} frames, ${this.queuedBytes} bytes; limits ${q.maxCount} / ${q.maxBytes}) ${why}: await your sends, or raise the queue limits`) }
     }
-    const written = new Promise<string>((resolve, reject) => queue.push({ text, resolve, reject }))
-    this.queuedBytes += text.length
+    const written = new Promise<string>((resolve, reject) => queue.push({ text, cost, resolve, reject }))
+    this.queuedBytes += cost
+    if (this.state === 'open') this.awaitDrain()
     return { status: 'queued', written }
   }
 
-  /** Frames waiting for the connection to open. */
+  /** Frames waiting for the connection to open, or for its socket to drain. */
   get queued(): number {
     return this.queue?.length ?? 0
   }
 
+  /** Writes queued frames while the socket is open and below its high-water mark; waits for a drain for the rest. */
+  private flush(): void {
+    const q = this.queue
+    const raw = this.raw
+    if (!q || this.state !== 'open' || raw?.readyState !== 1) return
+    const address = String(this.address)
+    let i = 0
+    while (i < q.length && !(raw.bufferedAmount >= this.o.highWaterMark)) {
+      const p = q[i++]!
+      this.queuedBytes -= p.cost
+      this.write(p.text)
+      p.resolve(address)
+    }
+    if (i < q.length) {
+      q.splice(0, i)
+      this.awaitDrain()
+    } else {
+      this.queue = undefined
+      this.queuedBytes = 0
+    }
+  }
+
+  /** Flushes again once the socket drained: on Node's 'drain', or by polling `bufferedAmount` (browsers have no event). */
+  private awaitDrain(): void {
+    if (this.draining) return
+    this.draining = true
+    const raw = this.raw!
+    const tcp = (raw as { _socket?: { once?(e: string, f: () => void): void; off?(e: string, f: () => void): void } })._socket
+    const drained = (): void => {
+      tcp?.off?.('drain', drained)
+      if (this.raw !== raw || !this.draining) return // replaced, or flushed already: a new socket flushes on open
+      this.draining = false
+      this.flush()
+    }
+    // Node's 'drain' only comes after a refused write: the poll is the fallback, and a browser's only way.
+    const poll = (): void => {
+      if (this.raw !== raw || !this.draining) return
+      if (raw.readyState !== 1 || !(raw.bufferedAmount >= this.o.highWaterMark)) drained()
+      else setTimeout(poll, DRAIN_POLL)
+    }
+    if (typeof tcp?.once === 'function') tcp.once('drain', drained)
+    setTimeout(poll, DRAIN_POLL)
+  }
+
   /** Every frame leaves through here, batched with the others written in the same tick (`./cork`). */
   private write(text: string): void {
-    batch(this.raw!)
+    batch(this.raw!, text.length)
     this.raw!.send(text)
   }
 

@@ -11,6 +11,13 @@ import { ProtocolError } from './errors'
 export const TYPE_EVENT = 7
 export const TYPE_CHUNK = 8
 
+/**
+ * Longest envelope id and event name. A receiver keeps ids (to deliver a message once over several servers) and
+ * event names (its listener keys): what a peer sends must not size what is kept.
+ */
+export const MAX_ID = 64
+export const MAX_EVENT = 256
+
 export interface Envelope {
   /** Message id, unique per sender: delivers a message once when it arrives over several servers. */
   id: string
@@ -33,6 +40,13 @@ export function decodeEnvelope(text: string): Envelope | ProtocolError {
   return decodeOwn(text) ?? decodeAny(text)
 }
 
+/** The bounds on a decoded id and event, as one error. */
+function checkNames(id: string, event: string): ProtocolError | undefined {
+  if (id.length > MAX_ID) return bad(`its id (i) is longer than ${MAX_ID} characters`)
+  if (event.length > MAX_EVENT) return bad(`its event name (e) is longer than ${MAX_EVENT} characters`)
+  return undefined
+}
+
 const ESCAPED = /[\\\x00-\x1f]/ // a backslash, or a control character JSON.parse would refuse
 
 /**
@@ -41,7 +55,7 @@ const ESCAPED = /[\\\x00-\x1f]/ // a backslash, or a control character JSON.pars
  * whole envelope. Anything else (other key order, whitespace, escapes or control characters, a codec, no
  * payload) is `undefined`, for the full parser; what this accepts is exactly what the full parser would return.
  */
-function decodeOwn(s: string): Envelope | undefined {
+function decodeOwn(s: string): Envelope | ProtocolError | undefined {
   if (!s.startsWith('{"i":"') || s.charCodeAt(s.length - 1) !== 125 /* } */) return
   const a = s.indexOf('"', 6)
   if (a < 0 || !s.startsWith(',"e":"', a + 1)) return
@@ -50,6 +64,8 @@ function decodeOwn(s: string): Envelope | undefined {
   const id = s.slice(6, a)
   const event = s.slice(a + 7, b)
   if (ESCAPED.test(id) || ESCAPED.test(event)) return
+  const tooLong = checkNames(id, event) // before the payload is parsed
+  if (tooLong) return tooLong
   try {
     // One JSON value and nothing else, or it throws: a trailing `,"c":...` or a second key never gets through.
     return { id, event, data: JSON.parse(s.slice(b + 6, -1)) }
@@ -66,6 +82,8 @@ function decodeAny(text: string): Envelope | ProtocolError {
     return bad('not JSON')
   }
   if (!o || typeof o !== 'object' || typeof o.i !== 'string' || typeof o.e !== 'string' || o.e === '') return bad('no string id (i) and event (e)')
+  const tooLong = checkNames(o.i, o.e)
+  if (tooLong) return tooLong
   if (o.c === undefined || o.c === 'json') return { id: o.i, event: o.e, data: o.d }
   const codec = typeof o.c === 'string' ? findCodec(o.c) : undefined
   if (!codec) return bad(`codec ${JSON.stringify(o.c)} is not loaded (for msgpack: import { msgpack } from 'sock-client/msgpack')`)

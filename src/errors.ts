@@ -16,6 +16,8 @@ export type SockErrorCode =
   | 'ERR_HTTP'
   | 'ERR_TIMEOUT'
   | 'ERR_NETWORK'
+  | 'ERR_LISTENER'
+  | 'ERR_MISSING_PACKAGE'
 
 export class SockError extends Error {
   override name: string = 'SockError'
@@ -34,14 +36,26 @@ export class ValidationError extends SockError {
   }
 }
 
-/** `setup()` got an address it cannot use. `value` is the offending value. */
+/**
+ * Hides what could be a credential in an address as given: the userinfo (`//user:pass@`) and the query
+ * (`?token=...`). Addresses may come with one; errors and logs must never show it.
+ */
+export function hideSecrets(s: string): string {
+  return s.replace(/(\/\/)[^/?#\s'"]*@/g, '$1***@').replace(/\?[^#\s'"]*/g, '?***')
+}
+
+const hideIn = (v: unknown): unknown => (typeof v === 'string' ? hideSecrets(v) : Array.isArray(v) ? v.map(hideIn) : v)
+
+/** `setup()` got an address it cannot use. `value` is the offending value, with any credential in it hidden. */
 export class AddressError extends SockError {
   override name = 'AddressError' as const
+  readonly value: unknown
   /** For a `flat` list whose arrays differ in length: both arrays. */
   ips?: readonly string[]
   ports?: readonly (string | number)[]
-  constructor(readonly value: unknown, message: string) {
+  constructor(value: unknown, message: string) {
     super('ERR_ADDRESS', message)
+    this.value = hideIn(value)
   }
 }
 
@@ -89,7 +103,23 @@ export class RestError extends SockError {
   }
 }
 
-const NAMES = ['SockError', 'ValidationError', 'AddressError', 'FrameTooLargeError', 'ProtocolError', 'ConnectionError', 'RestError']
+/** A feature needs an optional peer dependency that is not installed (msgpackr, ioredis). `install` is the command. */
+export class MissingPackageError extends SockError {
+  override name = 'MissingPackageError' as const
+  /** `npm i <packageName>` */
+  readonly install: string
+  constructor(
+    readonly packageName: string,
+    /** What needs it: `sock-client/msgpack`, `createSockServer({ redis })`. */
+    readonly feature: string,
+    options?: { cause?: unknown },
+  ) {
+    super('ERR_MISSING_PACKAGE', `${feature} needs the ${packageName} package, an optional peer dependency of sock-client that is not installed: run npm i ${packageName}`, options)
+    this.install = `npm i ${packageName}`
+  }
+}
+
+const NAMES = ['SockError', 'ValidationError', 'AddressError', 'FrameTooLargeError', 'ProtocolError', 'ConnectionError', 'RestError', 'MissingPackageError']
 
 const guard =
   <T>(name: string) =>
@@ -103,3 +133,4 @@ export const isFrameTooLargeError = guard<FrameTooLargeError>('FrameTooLargeErro
 export const isProtocolError = guard<ProtocolError>('ProtocolError')
 export const isConnectionError = guard<ConnectionError>('ConnectionError')
 export const isRestError = guard<RestError>('RestError')
+export const isMissingPackageError = guard<MissingPackageError>('MissingPackageError')

@@ -1,9 +1,10 @@
 /**
  * `sock-client/msgpack`: a msgpack codec (msgpackr) that keeps Date, Map, Set, BigInt and Uint8Array intact.
- * Uses msgpackr's no-eval build, so it works under a Content-Security-Policy without 'unsafe-eval'.
- * Loading this entry registers the codec, so any client in the page can decode msgpack envelopes.
+ * Uses msgpackr's no-eval build, so it works under a Content-Security-Policy without 'unsafe-eval'. msgpackr is an
+ * optional peer dependency: without it, loading this entry throws `MissingPackageError` in Node (`./msgpackr`) and a
+ * bundler fails to resolve it. Loading this entry registers the codec, so any client in the page can decode msgpack envelopes.
  */
-import { Packr } from 'msgpackr/index-no-eval'
+import { Packr } from './msgpackr'
 import { fromBase64, toBase64 } from './bytes'
 import { registerCodec, type Codec } from './codec'
 

@@ -41,7 +41,9 @@ describe('parseAddress and setup() forms', () => {
     }
     expect(err).toBeInstanceOf(AddressError)
     expect(isAddressError(err)).toBe(true)
-    expect((err as AddressError).value).toBe(input)
+    // A credential in the input (userinfo, query) is hidden in both the value and the message.
+    expect((err as AddressError).value).toBe(input.replace('user:pw@', '***@').replace('?token=x', '?***'))
+    expect((err as Error).message).not.toMatch(/pw@|token=x/)
     expect((err as Error).message).toMatch(msg)
   })
 

@@ -4,19 +4,21 @@ import { execFile } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 
 describe('bench harness', () => {
-  it('runs the throughput scenario in quick mode and loses nothing', async () => {
+  it('runs the throughput and unpaced scenarios in quick mode and loses nothing', async () => {
     const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       execFile(
         process.execPath,
-        ['bench/run.mjs', '--quick', '--reps', '1', '--only', 'throughput', '--clients', 'ws,sock-message', '--no-write'],
+        ['bench/run.mjs', '--quick', '--reps', '1', '--only', 'throughput,unpaced', '--clients', 'ws,sock-message', '--no-write'],
         { timeout: 60_000 },
         (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       )
     })
     expect(code, stderr).toBe(0)
-    const row = stdout.split('\n').find((l) => l.startsWith('| throughput 1→1'))
-    expect(row).toBeDefined()
-    expect(row).not.toMatch(/⚠|failed/)
-    expect(row!.split('|').length).toBe(5) // metric, ws, sock-client message
+    for (const metric of ['| throughput 1→1', '| unpaced burst 1→1']) {
+      const row = stdout.split('\n').find((l) => l.startsWith(metric))
+      expect(row, metric).toBeDefined()
+      expect(row).not.toMatch(/⚠|failed/)
+      expect(row!.split('|').length).toBe(5) // metric, ws, sock-client message
+    }
   }, 90_000)
 })

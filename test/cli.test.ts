@@ -100,7 +100,7 @@ describe('sock: package and help', () => {
     const src = readFileSync(CLI, 'utf8')
     expect(src.startsWith('#!/usr/bin/env node\n')).toBe(true)
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
-    expect(pkg.bin).toEqual({ sock: './dist/cli.js' })
+    expect(pkg.bin).toEqual({ sock: 'dist/cli.js' }) // the form npm publish keeps (it drops './dist/cli.js' as invalid)
     for (const f of ['index.js', 'index.cjs', 'server.js', 'sock-client.umd.min.js']) {
       const core = readFileSync(new URL(`../dist/${f}`, import.meta.url), 'utf8')
       expect(core).not.toContain('node:readline')

@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import WebSocket from 'ws'
 import { SockClient } from '../src'
 import { createSockServer, type SockServer, type SockServerOptions } from '../src/server'
@@ -30,11 +32,11 @@ export async function closeAll(): Promise<void> {
 
 /** Polls `fn` until it returns a truthy value or `timeout` ms pass. */
 export async function waitFor<T>(fn: () => T | Promise<T>, timeout = 5000, what = 'condition'): Promise<NonNullable<T>> {
-  const end = Date.now() + timeout
+  const end = performance.now() + timeout
   for (;;) {
     const v = await fn()
     if (v) return v as NonNullable<T>
-    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
+    if (performance.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
     await sleep(10)
   }
 }
@@ -103,4 +105,20 @@ export function runScript(script: string, timeout = 8000): Promise<{ code: numbe
       resolve({ code, out, ms: Date.now() - started })
     })
   })
+}
+
+/** A full garbage collection (the flag is set at run time, so no `--expose-gc` is needed), then heap + external bytes. */
+export function heapAfterGc(): number {
+  gcNow()
+  gcNow()
+  const m = process.memoryUsage()
+  return m.heapUsed + m.external
+}
+let gcFn: (() => void) | undefined
+function gcNow(): void {
+  if (!gcFn) {
+    setFlagsFromString('--expose-gc')
+    gcFn = runInNewContext('gc') as () => void
+  }
+  gcFn()
 }

@@ -225,8 +225,9 @@ describe('queue and outcomes', () => {
   })
 
   it('bounds the queue by bytes too, and drop-oldest rejects the oldest instead', async () => {
-    const c = await downClient({ maxBytes: 100, overflow: 'drop-oldest' })
-    const a = c.signal('chat', 'message', 'a'.repeat(40)) // ~60 bytes framed
+    // Each queued frame costs its text (~60 bytes framed) plus ~320 bytes of bookkeeping: one fits in 500, two do not.
+    const c = await downClient({ maxBytes: 500, overflow: 'drop-oldest' })
+    const a = c.signal('chat', 'message', 'a'.repeat(40))
     const b = c.signal('chat', 'message', 'b'.repeat(40))
     await expect(a).rejects.toMatchObject({ code: 'ERR_QUEUE_FULL' })
     await expect(a).rejects.toThrow(/drop-oldest/)

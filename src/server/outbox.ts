@@ -69,7 +69,7 @@ export class Outbox {
     if (this.bytes + cost > this.budget) return this.over()
     if (!behind) {
       this.queued++
-      batch(ws)
+      batch(ws, len)
       ws.send(payload, binary ? BINARY : TEXT, this.written)
       return
     }

@@ -17,6 +17,7 @@
  */
 import type { Redis as RedisClient, RedisOptions } from 'ioredis'
 import { randomName } from '../envelope'
+import { missingPackage } from '../peer'
 import { redactRedisUrl } from './redis-url'
 
 export interface RedisBridgeOptions {
@@ -180,7 +181,8 @@ export class RedisBridge {
 
   /** Connects both links; rejects with a clear message (no credentials) when Redis cannot be reached. */
   static async connect(o: RedisBridgeOptions): Promise<RedisBridge> {
-    const mod = (await import('ioredis')) as unknown as { Redis?: typeof RedisClient; default?: typeof RedisClient | { Redis?: typeof RedisClient } }
+    // An optional peer dependency: a MissingPackageError naming `npm i ioredis` when it is not installed.
+    const mod = (await import('ioredis').catch((e: unknown) => Promise.reject(missingPackage(e, 'ioredis', 'createSockServer({ redis })')))) as unknown as { Redis?: typeof RedisClient; default?: typeof RedisClient | { Redis?: typeof RedisClient } }
     const Redis = mod.Redis ?? (typeof mod.default === 'function' ? mod.default : mod.default?.Redis)
     if (!Redis) throw new Error('createSockServer: the ioredis package has no Redis export')
     const bridge = new RedisBridge(Redis, o)
