@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import { randomName } from '../envelope'
 import { isName } from '../protocol'
-import type { RedisBridge, RedisStateInfo } from './redis'
+import type { ClaimResult, RedisBridge, RedisStateInfo } from './redis'
 import { encode, Outbox } from './outbox'
 import { checkRedisUrl, redactRedisUrl } from './redis-url'
 import { clientErrorStatus, parseTarget, refuse, safeDecode, WS_KEY } from './request'
@@ -197,8 +197,9 @@ export class SockServer extends EventEmitter<SockServerEvents> {
         ttl: this.o.pingWindow,
         deliver: (channel, text, binary) => this.fanout(channel, encode(text), binary),
         lost: (channel, id) => {
+          // A join on another node took the id over (this one was stale or its node seemed gone), or Redis lost it.
           const m = this.channels.get(channel)?.get(id)
-          if (m) closeMember(m, 1008, 'duplicate id: the id was claimed on another node')
+          if (m) closeMember(m, 1008, m.stale ? REPLACED : 'duplicate id: the id was claimed on another node')
         },
         state: (info) => this.emit('redis', info),
       })
@@ -412,13 +413,14 @@ export class SockServer extends EventEmitter<SockServerEvents> {
             this.joining.add(key)
             createdAt = timestamp()
           }
-          let result: 'ok' | 'taken'
+          let result: ClaimResult
           try {
             result = await bridge.claim(channel, id, createdAt)
           } catch {
             return this.refuseJoin(ws, channel, 'registry unavailable: try again later', 1013)
           }
-          claimed = result === 'ok'
+          claimed = result.ok
+          if (result.ok && result.replaced) this.emit('replace', { channel, id, why: result.replaced })
         }
         if (!claimed) return this.refuseJoin(ws, channel, wanted !== undefined ? DUPLICATE : 'could not pick a free id: try again', wanted !== undefined ? 1008 : 1013)
         if (ws.readyState !== WebSocket.OPEN || this.bridge !== bridge) return void bridge.release(channel, id) // it left, or the server is closing
@@ -555,7 +557,10 @@ export class SockServer extends EventEmitter<SockServerEvents> {
     const deadAfter = Math.max(this.o.pongTimeout, this.o.pingWindow / 2)
     for (const members of this.channels.values()) {
       for (const m of members.values()) {
-        if (!m.stale && now - m.lastPing > this.o.pingWindow) m.stale = true
+        if (!m.stale && now - m.lastPing > this.o.pingWindow) {
+          m.stale = true
+          this.bridge?.markStale(m.channel, m.id) // so that a join on another node may take its id over
+        }
         if (m.ws.readyState !== WebSocket.OPEN) continue
         if (!m.pingSentAt) {
           m.pingSentAt = now
