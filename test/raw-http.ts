@@ -17,9 +17,9 @@ const STATUS_LINE = /^HTTP\/1\.1 ([1-5]\d\d) [^\r\n]*\r\n/
 
 /**
  * Sends `bytes` on a fresh loopback connection and collects the answer: until the server closes, until the first
- * response head is complete (`untilHead`, for keep-alive answers), or until `timeout` ms.
+ * response head is complete (`untilHead`, for keep-alive answers), until `until(text)` holds, or `timeout` ms.
  */
-export function rawRequest(port: number, bytes: string | Buffer, opts: { timeout?: number; untilHead?: boolean } = {}): Promise<RawAnswer> {
+export function rawRequest(port: number, bytes: string | Buffer, opts: { timeout?: number; untilHead?: boolean; until?: (text: string) => boolean } = {}): Promise<RawAnswer> {
   const timeout = opts.timeout ?? 3000
   return new Promise((resolve) => {
     const sock = connect(port, '127.0.0.1')
@@ -45,7 +45,7 @@ export function rawRequest(port: number, bytes: string | Buffer, opts: { timeout
     sock.on('close', () => finish(true))
     sock.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d])
-      if (opts.untilHead && buf.includes('\r\n\r\n')) finish(false)
+      if ((opts.untilHead && buf.includes('\r\n\r\n')) || opts.until?.(buf.toString('latin1'))) finish(false)
     })
     sock.on('connect', () => sock.write(bytes))
   })

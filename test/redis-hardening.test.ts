@@ -124,6 +124,26 @@ describe('Redis: every command has a deadline', () => {
     expect(await again.next((f) => f?.type === 1)).toEqual({ type: 1, data: 'back', from: 'pa' })
   })
 
+  it('lets one connection have 16 REST requests waiting for Redis at most: the rest are answered 503 at once', async () => {
+    const a = await node()
+    await peer(a, 'pipe', 'here')
+    redis.kill('SIGSTOP')
+    try {
+      // 2000 pipelined requests in one write, all parsed before any Redis deadline passes.
+      const answer = await rawRequest(a.port, 'GET /api/channel/pipe HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(2000), { timeout: 8000, until: (t) => t.split('HTTP/1.1 ').length > 2000 })
+      const bodies = answer.text.split('HTTP/1.1 ').slice(1)
+      expect(bodies).toHaveLength(2000)
+      expect(bodies.every((b) => b.startsWith('503 '))).toBe(true)
+      // The first 16 waited for Redis (its deadline); those parsed meanwhile were answered at once. Before, every
+      // one of them held a request, a response and a Redis command until Redis answered or timed out.
+      expect(bodies.slice(0, 16).every((b) => b.includes('Registry unavailable'))).toBe(true)
+      expect(bodies[16]).toContain('Too many requests pending')
+      expect(bodies.filter((b) => b.includes('Too many requests pending')).length).toBeGreaterThan(100)
+    } finally {
+      redis.kill('SIGCONT')
+    }
+  })
+
   it('gives up on a Redis that accepts connections and never answers', async () => {
     const mute: Server = createServer(() => {}) // accepts, says nothing
     await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r))

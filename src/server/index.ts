@@ -132,6 +132,8 @@ export class SockServer extends EventEmitter<SockServerEvents> {
   private readonly http: Server
   private readonly wss: WebSocketServer
   private readonly channels = new Map<string, Map<string, Member>>()
+  /** REST requests waiting for Redis, per HTTP connection. */
+  private readonly restPending = new WeakMap<object, number>()
   /** `channel:id` of the joins being admitted now (holder probed, Redis claim under way): one at a time per id. */
   private readonly joining = new Set<string>()
   private readonly ticker: ReturnType<typeof setInterval>
@@ -272,16 +274,26 @@ export class SockServer extends EventEmitter<SockServerEvents> {
       if (!m) return json(404, { error: 'Not found' })
       const channel = safeDecode(m[1]!)
       if (this.bridge) {
-        // Every node's instances, from the registry (names only: anything else cannot be registered).
-        const ok = channel !== undefined && isName(channel)
-        const bridge = this.bridge
-        if (m[2] === undefined) {
-          const all = ok ? await registry(bridge.list(channel)) : []
-          return all.length ? json(200, all) : json(404, { error: 'Channel not found' })
+        // Every node's instances, from the registry (names only: anything else cannot be registered). A client
+        // that pipelines requests gets MAX_PENDING_REST of them waiting for Redis at a time: the others are
+        // answered at once, and Node stops reading a connection whose answers are not read.
+        const socket = req.socket
+        const waiting = this.restPending.get(socket) ?? 0
+        if (waiting >= MAX_PENDING_REST) return json(503, { error: 'Too many requests pending on this connection: wait for the answers' }, { 'retry-after': '1' })
+        this.restPending.set(socket, waiting + 1)
+        try {
+          const ok = channel !== undefined && isName(channel)
+          const bridge = this.bridge
+          if (m[2] === undefined) {
+            const all = ok ? await registry(bridge.list(channel)) : []
+            return all.length ? json(200, all) : json(404, { error: 'Channel not found' })
+          }
+          const id = safeDecode(m[2])
+          const one = ok && id !== undefined && isName(id) ? await registry(bridge.get(channel, id)) : undefined
+          return one ? json(200, one) : json(404, { error: 'Instance not found' })
+        } finally {
+          this.restPending.set(socket, (this.restPending.get(socket) ?? 1) - 1)
         }
-        const id = safeDecode(m[2])
-        const one = ok && id !== undefined && isName(id) ? await registry(bridge.get(channel, id)) : undefined
-        return one ? json(200, one) : json(404, { error: 'Instance not found' })
       }
       const members = channel === undefined ? undefined : this.channels.get(channel)
       if (m[2] === undefined) {
@@ -606,6 +618,8 @@ const DUPLICATE = 'duplicate id: an instance with this id is already in the chan
 /** Longest channel name or id: bounds what a peer makes the server keep per channel and per instance. */
 const MAX_NAME = 256
 const API_METHODS = 'GET, HEAD, OPTIONS'
+/** REST requests of one connection that may wait for Redis at a time. */
+const MAX_PENDING_REST = 16
 
 /** Closes `m` after the frames still queued to it. */
 function closeMember(m: Member, code: number, reason: string): void {
