@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { SockClient } from '../src'
 import { createSockServer } from '../src/server'
 import { closeAll, rawPeer, startServer, waitFor } from './helpers'
+import { freePort, secretUrls, startRedis, stopRedis } from './redis-helpers'
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 const WAIT = 15_000
@@ -188,6 +189,43 @@ describe('sock serve', () => {
     expect(oneLine(extra!)).toContain("unexpected argument 'extra'")
     expect(inUse.code).toBe(1)
     expect(oneLine(inUse)).toMatch(/is in use: pick another port/)
+  })
+})
+
+
+describe('sock serve: secrets', () => {
+  it('prints no Redis password in a banner, a log line or an error, whatever the URL (flag or SOCK_REDIS_URL)', async () => {
+    const live = await freePort()
+    const redis = await startRedis(live)
+    try {
+      const urls = secretUrls(await deadPort(), live)
+      const runs = urls.flatMap((url) => [
+        { url, args: ['serve', '--port', '0', '--redis', url], env: {} as Record<string, string> },
+        { url, args: ['serve', '--port', '0'], env: { SOCK_REDIS_URL: url } },
+      ])
+      const outputs: { url: string; out: string; code: number | null }[] = []
+      for (let i = 0; i < runs.length; i += 7) {
+        outputs.push(
+          ...(await Promise.all(
+            runs.slice(i, i + 7).map(async ({ url, args, env }) => {
+              const p = start(args, env)
+              // It either refuses the URL and exits, or listens: then it is stopped.
+              const up = setInterval(() => p.out.includes('listening on') && p.child.kill('SIGTERM'), 20)
+              const code = await p.exit
+              clearInterval(up)
+              return { url, out: p.out + p.err, code }
+            }),
+          )),
+        )
+      }
+      // Before: 8 of these 14 URLs showed the password (a '/', a bad escape, a lone userinfo, the query, no '//').
+      expect(outputs.filter((o) => /hunter2|sEcret/i.test(o.out)).map((o) => `${o.url} -> ${o.out.trim()}`)).toEqual([])
+      // Every one of them said something: a banner or one error line naming the URL, redacted.
+      for (const { url, out } of outputs) expect(out, url).toMatch(/listening on .*sharing channels through redis:\/\/127\.0\.0\.1:\d+\/\?password=\*\*\*|^sock serve: /)
+      expect(outputs.filter((o) => o.out.includes('listening on'))).toHaveLength(2)
+    } finally {
+      await stopRedis(redis)
+    }
   })
 })
 

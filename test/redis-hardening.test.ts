@@ -1,12 +1,12 @@
 // Scale-out under failure: failed handshakes, a Redis that stops answering, instances that die silently.
-import type { ChildProcess } from 'node:child_process'
+import { execFileSync, type ChildProcess } from 'node:child_process'
 import { createServer, type Server } from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { createSockServer, type SockServer, type SockServerOptions } from '../src/server'
+import { createSockServer, redactRedisUrl, type SockServer, type SockServerOptions } from '../src/server'
 import { rawPeer, sleep, waitFor, type RawPeer } from './helpers'
 import { blackHoleProxy, rawRequest, upgradeRequest } from './raw-http'
-import { freePort, startRedis, stopRedis } from './redis-helpers'
+import { freePort, secretUrls, startRedis, stopRedis } from './redis-helpers'
 
 const WINDOW = 1500 // ping window and registry TTL of every node here, in ms
 
@@ -199,6 +199,44 @@ describe('Redis: an id survives its holder dying silently, across nodes', () => 
       expect(await list(b, 'bh')).toEqual(['mover'])
     } finally {
       await proxy.close()
+    }
+  })
+})
+
+describe('Redis: no secret in an error or an event', () => {
+  it('shows no password in the error of createSockServer({ redis }), whatever the URL', async () => {
+    const dead = await freePort()
+    const live = Number(new URL(redisUrl).port)
+    const messages: string[] = []
+    for (const url of secretUrls(dead, live)) {
+      const r = await createSockServer({ port: 0, redis: url }).then(
+        (s) => (nodes.push(s), `up: ${redactRedisUrl(url)}`),
+        (e: Error) => e.message,
+      )
+      messages.push(r)
+    }
+    // Before: a '/' in the password, a lone userinfo, a `?password=` and a URL without '//' showed it.
+    expect(messages.filter((m) => /hunter2|sEcret/i.test(m))).toEqual([])
+    expect(messages.filter((m) => m.startsWith('up: '))).toEqual([`up: redis://127.0.0.1:${live}/?password=***`])
+    expect(messages).toContain(`createSockServer: invalid redis redis://:***@127.0.0.1:${dead}: its user or password has a malformed %-escape (write % as %25)`)
+  })
+
+  it('shows no password in the redis event when Redis starts refusing it', async () => {
+    const port = await freePort()
+    const pw = 'hunter2sEcret'
+    const locked = await startRedis(port, ['--requirepass', pw])
+    try {
+      const s = await createSockServer({ port: 0, redis: `redis://:${pw}@127.0.0.1:${port}`, pingWindow: WINDOW })
+      nodes.push(s)
+      const events: string[] = []
+      s.on('redis', (info) => events.push(`${info.state}: ${info.error?.message ?? ''}`))
+      const cli = (...args: string[]) => execFileSync('redis-cli', ['-p', String(port), ...args], { env: { ...process.env, REDISCLI_AUTH: pw } })
+      cli('CONFIG', 'SET', 'requirepass', 'another')
+      execFileSync('redis-cli', ['-p', String(port), 'CLIENT', 'KILL', 'TYPE', 'normal'], { env: { ...process.env, REDISCLI_AUTH: 'another' } })
+      await waitFor(() => events.some((e) => e.startsWith('error: ')), 5000, 'an error event')
+      expect(events.filter((e) => /hunter2|sEcret/i.test(e))).toEqual([])
+    } finally {
+      await stopRedis(locked)
     }
   })
 })

@@ -1,6 +1,6 @@
 /** `sock serve`: the embedded Sock server, logging connects and disconnects (never the token). */
 import { createSockServer } from '../server/index'
-import { redactRedisUrl } from '../server/redis-url'
+import { redactRedisUrl, redactSecrets } from '../server/redis-url'
 import { clean, CliError, intOption, usageError, type Command } from './common'
 
 export const serve: Command = {
@@ -57,7 +57,7 @@ Options:
       server = await createSockServer(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)))
     } catch (e) {
       const msg = (e as Error).message.replace(/^createSockServer: /, '')
-      throw new CliError(options.redis ? msg.replace(options.redis, redactRedisUrl(options.redis)) : msg)
+      throw new CliError(options.redis ? redactSecrets(msg, options.redis) : msg)
     }
     const quiet = values.quiet === true
     const log = (line: string) => {

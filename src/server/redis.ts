@@ -25,7 +25,7 @@
 import type { Redis as RedisClient, RedisOptions } from 'ioredis'
 import { randomName } from '../envelope'
 import { missingPackage } from '../peer'
-import { redactRedisUrl } from './redis-url'
+import { redactRedisUrl, redactSecrets } from './redis-url'
 
 export interface RedisBridgeOptions {
   url: string
@@ -127,16 +127,7 @@ function deadline<T>(p: Promise<T>, ms: number, message: string, late: () => voi
 }
 
 function scrub(e: unknown, url: string): Error {
-  const u = (() => {
-    try {
-      return new URL(url)
-    } catch {
-      return undefined
-    }
-  })()
-  let msg = e instanceof Error ? e.message : String(e)
-  if (u?.password) msg = msg.split(u.password).join('***').split(decodeURIComponent(u.password)).join('***')
-  return new Error(msg)
+  return new Error(redactSecrets(e instanceof Error ? e.message : String(e), url))
 }
 
 const NODE_ID_LENGTH = 16
