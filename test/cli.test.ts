@@ -218,7 +218,8 @@ describe('sock serve: secrets', () => {
           )),
         )
       }
-      // Before: 8 of these 14 URLs showed the password (a '/', a bad escape, a lone userinfo, the query, no '//').
+      // Before: 6 of these 14 showed the password: a lone userinfo, `?password=` (banner and error), no '//', a wrong
+      // scheme with a query, the password read as a port and a path.
       expect(outputs.filter((o) => /hunter2|sEcret/i.test(o.out)).map((o) => `${o.url} -> ${o.out.trim()}`)).toEqual([])
       // Every one of them said something: a banner or one error line naming the URL, redacted.
       for (const { url, out } of outputs) expect(out, url).toMatch(/listening on .*sharing channels through redis:\/\/127\.0\.0\.1:\d+\/\?password=\*\*\*|^sock serve: /)
