@@ -194,14 +194,14 @@ describe('sock serve', () => {
 
 
 describe('sock serve: secrets', () => {
-  it('prints no Redis password in a banner, a log line or an error, whatever the URL (flag or SOCK_REDIS_URL)', async () => {
+  it('prints no Redis password (nor the token) in a banner, a log line or an error, whatever the URL (flag or SOCK_REDIS_URL)', async () => {
     const live = await freePort()
     const redis = await startRedis(live)
     try {
       const urls = secretUrls(await deadPort(), live)
       const runs = urls.flatMap((url) => [
-        { url, args: ['serve', '--port', '0', '--redis', url], env: {} as Record<string, string> },
-        { url, args: ['serve', '--port', '0'], env: { SOCK_REDIS_URL: url } },
+        { url, args: ['serve', '--port', '0', '--token', 'tokHunter2', '--redis', url], env: {} as Record<string, string> },
+        { url, args: ['serve', '--port', '0'], env: { SOCK_REDIS_URL: url, SOCK_TOKEN: 'envHunter2' } },
       ])
       const outputs: { url: string; out: string; code: number | null }[] = []
       for (let i = 0; i < runs.length; i += 7) {
@@ -222,7 +222,7 @@ describe('sock serve: secrets', () => {
       // scheme with a query, the password read as a port and a path.
       expect(outputs.filter((o) => /hunter2|sEcret/i.test(o.out)).map((o) => `${o.url} -> ${o.out.trim()}`)).toEqual([])
       // Every one of them said something: a banner or one error line naming the URL, redacted.
-      for (const { url, out } of outputs) expect(out, url).toMatch(/listening on .*sharing channels through redis:\/\/127\.0\.0\.1:\d+\/\?password=\*\*\*|^sock serve: /)
+      for (const { url, out } of outputs) expect(out, url).toMatch(/listening on .*token required, sharing channels through redis:\/\/127\.0\.0\.1:\d+\/\?password=\*\*\*|^sock serve: /)
       expect(outputs.filter((o) => o.out.includes('listening on'))).toHaveLength(2)
     } finally {
       await stopRedis(redis)
