@@ -74,6 +74,15 @@ describe('server: no request crashes or hangs it', () => {
     expect((await rawRequest(s.port, upgradeRequest('/channel/chat', [`X-Big: ${'a'.repeat(20_000)}`]))).status).toBe(431)
   })
 
+  it('answers CONNECT with 405 (Node closed it unanswered)', async () => {
+    const s = await startServer()
+    for (const target of ['127.0.0.1:443', '/api/channel/chat', '//']) {
+      const a = await rawRequest(s.port, `CONNECT ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`)
+      expect(a.status, target).toBe(405)
+      expect(a.headers.allow).toBe('GET, HEAD, OPTIONS')
+    }
+  })
+
   it('answers 405 with Allow for other methods on /api, /channel and static files', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sock-static-'))
     writeFileSync(join(dir, 'index.html'), '<p>hi</p>')

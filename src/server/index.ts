@@ -161,6 +161,11 @@ export class SockServer extends EventEmitter<SockServerEvents> {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: o.limit, perMessageDeflate: false, closeTimeout: 5000 } as ConstructorParameters<typeof WebSocketServer>[0])
     this.http = createServer((req, res) => this.onRequest(req, res))
     this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head))
+    // Unheard, Node closes a CONNECT request without a word: this is no proxy, say so.
+    this.http.on('connect', (_req, socket: Duplex) => {
+      socket.on('error', () => socket.destroy())
+      refuse(socket, 405, { allow: API_METHODS })
+    })
     this.http.on('clientError', (e: NodeJS.ErrnoException, socket) => {
       // Answer what Node could not parse (as its default handler would), unless a response is already under way.
       const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage
