@@ -163,6 +163,19 @@ describe('sock serve', () => {
     expect(serve.out).toMatch(/disconnect chat\/dave \(1001\)/)
   })
 
+  it('logs an id taken over from a stale instance, and a long refused channel name cut short', async () => {
+    const serve = start(['serve', '--port', '0', '--ping-window', '300ms'])
+    const [, address] = await serve.waitOut(/listening on ws:\/\/(127\.0\.0\.1:\d+)/)
+    await rawPeer(`ws://${address}/channel/chat?id=zed`) // never pings: stale after 300 ms
+    await new Promise((r) => setTimeout(r, 700))
+    const again = await rawPeer(`ws://${address}/channel/chat?id=zed`)
+    await serve.waitOut(/replace chat\/zed \(stale\)\n/)
+    again.close()
+    await rawPeer(`ws://${address}/channel/${'x-'.repeat(5000)}`)
+    const [line] = await serve.waitOut(/reject x-x-[^\n]*\n/)
+    expect(line!.length).toBeLessThan(200)
+  })
+
   it('fails with one line for bad options, a port in use and an unreachable Redis (password hidden)', async () => {
     const busy = await startServer()
     const results = await Promise.all([

@@ -135,6 +135,16 @@ describe('server: one bounded per-connection budget in real bytes (heap measured
     sender.destroy()
   })
 
+  it('drops the socket of a connection closed with 1013 that never answers the close, within about 5 s', async () => {
+    const s = await startServer({ maxBuffered: 256 * 1024 })
+    const sock = await rawWebSocket(s.port, '/channel/gone?id=g')
+    sock.pause() // reads nothing, answers nothing: its slot must not be held for ws's default 30 s
+    sock.on('error', () => {})
+    await flood(sock, clientFrame('{}'), 1000)
+    await waitFor(() => s.connections === 0, 8000, 'the connection to be dropped')
+    sock.destroy()
+  })
+
   it('delivers everything, in order and in its opcode, to a receiver that paused and catches up (frames queued behind it)', async () => {
     const s = await startServer({ limit: 200_000, maxBuffered: 128 * MiB })
     const rx = await rawPeer(`${s.url}/channel/catchup?id=rx`)
