@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
 import { closeAll, rawPeer, sleep, startServer, waitFor } from './helpers'
-import { blackHoleProxy, rawRequest, upgradeRequest } from './raw-http'
+import { blackHoleProxy, clientFrame, rawRequest, rawWebSocket, upgradeRequest } from './raw-http'
 
 afterEach(closeAll)
 
@@ -298,6 +298,20 @@ describe('server: bounds on what peers control', () => {
       const p = await rawPeer(`${s.url}${target}`)
       expect(await p.closed).toEqual({ code: 1008, reason: expect.stringMatching(/^invalid (channel|id): .*at most 256 characters/) })
     }
+  })
+
+  it('drops the socket of a connection closed with 1013 that never answers the close, within about 5 s', async () => {
+    const s = await startServer({ maxBuffered: 256 * 1024 })
+    const sock = await rawWebSocket(s.port, '/channel/gone?id=g')
+    sock.pause() // reads nothing, answers nothing: its slot must not be held for ws's default 30 s
+    sock.on('error', () => {})
+    const burst = Buffer.concat(Array(1000).fill(clientFrame('{}')))
+    for (let i = 0; i < 100 && !sock.destroyed; i++) {
+      sock.write(burst) // who-am-I after who-am-I: its replies pass maxBuffered, it is closed with 1013
+      await sleep(5)
+    }
+    await waitFor(() => s.connections === 0, 8000, 'the connection to be dropped')
+    sock.destroy()
   })
 
   it('rejects bad maxConnections and pongTimeout options with a clear error', async () => {

@@ -86,7 +86,7 @@ describe('server: one bounded per-connection budget in real bytes (heap measured
     const sock = await rawWebSocket(s.port, '/channel/flood?id=f')
     sock.pause()
     sock.on('error', () => {})
-    const sent = await flood(sock, clientFrame(payload), payload === '{}' ? 3000 : 2000)
+    const sent = await flood(sock, clientFrame(payload), payload === '{}' ? 3000 : 1000)
     const { heap } = await s.heap()
     // Before: +610 MiB after 3 s of {} (2.5 million replies queued), and no 1013.
     console.log(`${payload}: ${sent} frames sent, server heap +${(heap / MiB).toFixed(1)} MiB`)
@@ -102,7 +102,7 @@ describe('server: one bounded per-connection budget in real bytes (heap measured
     slow.on('error', () => {})
     const sender = await rawWebSocket(s.port, '/channel/relay?id=sender')
     sender.on('data', () => {})
-    const sent = await flood(sender, clientFrame('{"type":1,"data":""}'), 2000)
+    const sent = await flood(sender, clientFrame('{"type":1,"data":""}'), 1000)
     const { heap } = await s.heap()
     console.log(`relay: ${sent} frames sent, server heap +${(heap / MiB).toFixed(1)} MiB`)
     expect(heap).toBeLessThan(BUDGET * 1.5)
@@ -124,7 +124,7 @@ describe('server: one bounded per-connection budget in real bytes (heap measured
       sender = await rawWebSocket(s.port, '/channel/real?id=sender')
       sender.on('data', () => {})
     }
-    await flood(sender, clientFrame(kind === 'reply' ? '{}' : '{"type":1,"data":""}'), 1500)
+    await flood(sender, clientFrame(kind === 'reply' ? '{}' : '{"type":1,"data":""}'), 1000)
     await sleep(200)
     const { heap, counted } = await s.heap()
     // Before: the limit counted payload bytes only, 5 to 7 times less than the heap held for these small frames.
@@ -133,16 +133,6 @@ describe('server: one bounded per-connection budget in real bytes (heap measured
     expect(heap).toBeLessThan(counted * 1.1 + 2 * MiB)
     stuck.destroy()
     sender.destroy()
-  })
-
-  it('drops the socket of a connection closed with 1013 that never answers the close, within about 5 s', async () => {
-    const s = await startServer({ maxBuffered: 256 * 1024 })
-    const sock = await rawWebSocket(s.port, '/channel/gone?id=g')
-    sock.pause() // reads nothing, answers nothing: its slot must not be held for ws's default 30 s
-    sock.on('error', () => {})
-    await flood(sock, clientFrame('{}'), 1000)
-    await waitFor(() => s.connections === 0, 8000, 'the connection to be dropped')
-    sock.destroy()
   })
 
   it('delivers everything, in order and in its opcode, to a receiver that paused and catches up (frames queued behind it)', async () => {
@@ -175,7 +165,7 @@ describe('server: one bounded per-connection budget in real bytes (heap measured
     sock.pause()
     sock.on('error', () => {})
     await new Promise((r) => sock.once('connect', r))
-    const sent = await flood(sock, Buffer.from('GET /api/channel/nobody HTTP/1.1\r\nHost: x\r\n\r\n'), 1500)
+    const sent = await flood(sock, Buffer.from('GET /api/channel/nobody HTTP/1.1\r\nHost: x\r\n\r\n'), 1000)
     const { heap } = await s.heap()
     console.log(`REST: ${sent} requests sent, server heap +${(heap / MiB).toFixed(1)} MiB`)
     expect(heap).toBeLessThan(BUDGET)
