@@ -1,10 +1,12 @@
 // Builds dist/:
-// - ESM + CJS + types for '.', './server' and './msgpack' (dependencies and optional peers stay external: npm installs them);
-//   the two modules that differ by runtime (the default WebSocket, the msgpackr loader) are entries of their own,
-//   imported as `#websocket` and `#msgpackr`, which package.json's `imports` map resolves per runtime and bundler;
-// - UMD bundles for a <script> tag (global `Sock`; the core, and core + msgpack), with every dependency inlined and the
-//   browser variants swapped in, so no `ws` or `node:*` code gets in;
-// - the `sock` command line (dist/cli.js, Node only), in the ESM build so that it shares the client's and server's chunks.
+// - dist/*.js / *.cjs: every entry for Node (and Deno and Bun), with long error messages; the two modules that differ
+//   by runtime (the default WebSocket, the msgpackr loader) are entries of their own, imported as `#websocket` and
+//   `#msgpackr`, which package.json's `imports` map resolves per runtime;
+// - dist/browser/: the client entries for bundlers' production builds (package.json's `import` condition), with short
+//   error messages (`./dev-production`), the browser timer, no write batching and the browser WebSocket swapped in;
+// - UMD bundles for a <script> tag (global `Sock`): the full client, the kernel alone, and the full client with msgpack;
+// - types for every entry, with `@internal` members left out;
+// - the `sock` command line (dist/cli.js, Node only), in the Node ESM build so that it shares the client's and server's chunks.
 import typescript from '@rollup/plugin-typescript'
 import { nodeResolve } from '@rollup/plugin-node-resolve'
 import commonjs from '@rollup/plugin-commonjs'
@@ -18,8 +20,22 @@ rmSync(new URL('./dist', import.meta.url), { recursive: true, force: true })
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'))
 const packages = [...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies)]
 const external = (id) => packages.some((d) => id === d || id.startsWith(`${d}/`)) || id.startsWith('node:') || id.startsWith('#')
-const entries = { index: 'src/index.ts', server: 'src/server/index.ts', msgpack: 'src/msgpack.ts' }
-// Imported as `#<name>` by the ESM and CJS builds, resolved by package.json's `imports` (node: the first file, else the second).
+
+/** The client's entries: the full client, the kernel, each feature, the protocol codec and msgpack. */
+export const CLIENT_ENTRIES = {
+  index: 'src/index.ts',
+  core: 'src/core.ts',
+  addresses: 'src/addresses.ts',
+  chunks: 'src/chunks.ts',
+  files: 'src/files.ts',
+  rest: 'src/rest.ts',
+  messages: 'src/messages.ts',
+  codecs: 'src/codec.ts',
+  protocol: 'src/protocol-entry.ts',
+  msgpack: 'src/msgpack.ts',
+}
+const entries = { ...CLIENT_ENTRIES, server: 'src/server/index.ts' }
+// Imported as `#<name>` by the Node ESM and CJS builds, resolved by package.json's `imports` (node: the first file, else the second).
 const RUNTIME_MODULES = { websocket: ['src/websocket.ts', 'src/websocket-browser.ts'], msgpackr: ['src/msgpackr.ts', 'src/msgpackr-browser.ts'] }
 const runtimeEntries = Object.fromEntries(Object.values(RUNTIME_MODULES).flatMap((files) => files.map((f) => [f.slice(4, -3), f])))
 const runtimeImports = {
@@ -28,7 +44,7 @@ const runtimeImports = {
 }
 const ts = () => typescript({ tsconfig: './tsconfig.json', include: ['src/**/*.ts'], noEmit: false, declaration: false, outDir: undefined, noEmitOnError: true })
 
-const banner = (extra = '') => `/*! sock-client v${pkg.version} | MIT | bundles eventemitter3 (MIT)${extra} */`
+const banner = (extra = '') => `/*! sock-client v${pkg.version} | MIT${extra} */`
 
 // `sock-client/server` without the `node` condition (every bundler's browser build): instead of a bundle full of Node
 // code, a build error that says what to do. Bundlers resolve every import before they tree-shake, and each reports the
@@ -46,13 +62,25 @@ const serverBrowserStub = {
   },
 }
 
-// The script-tag bundles take browser stand-ins for two Node-minded modules: no TCP socket to cork, and a timer
-// per connection instead of the shared timer heap (which pays off with hundreds of clients in one process).
+// Browser builds take stand-ins for the Node-minded modules: no TCP socket to cork, a timer per connection instead of
+// the shared timer heap (which pays off with hundreds of clients in one process), the browser's WebSocket, msgpackr
+// as a plain import; and, in production, short error messages.
 const BROWSER_SWAPS = { './cork': 'src/cork-browser.ts', './timers': 'src/timers-browser.ts', './websocket': 'src/websocket-browser.ts', './msgpackr': 'src/msgpackr-browser.ts' }
-const browserSwaps = {
-  name: 'browser-swaps',
-  resolveId: (id, importer) => (BROWSER_SWAPS[id] && importer?.includes('/src/') ? new URL(BROWSER_SWAPS[id], import.meta.url).pathname : null),
+const browserSwaps = (production) => {
+  const swaps = production ? { ...BROWSER_SWAPS, './dev': 'src/dev-production.ts' } : BROWSER_SWAPS
+  return {
+    name: 'browser-swaps',
+    resolveId: (id, importer) => (swaps[id] && importer?.includes('/src/') ? new URL(swaps[id], import.meta.url).pathname : null),
+  }
 }
+
+/**
+ * Terser for production browser code: private members (`private` in TypeScript, which are no API) take short names,
+ * with one name cache across every chunk and entry of a build, so a member keeps its name wherever it is used.
+ * The list is what the classes declare private; `npm test` checks that no public name is in it.
+ */
+export const MANGLED = /^(raw|retries|openedAt|lastReason|failure|queue|queuedBytes|waiting|nextPingAt|probeSentAt|lostAt|draining|refusedInbound|setState|stalled|schedule|probe|onWhoami|detach|lost|flush|awaitDrain|write|rejectQueue|stopTimers|emitter|channels|prefix|seq|wake|checkSetup|lifecycle|listen|joinedCheck|waiters|keys|any|settle|index|seen|hosts|ports|entries|forms|createdAt|failed|every|partial|finished|pending|timer|drop|finish|sweep|stop|clear|limits|onTimeout|str|client)$/
+const mangle = (nameCache) => terser({ ecma: 2020, compress: { passes: 2 }, nameCache, format: { comments: /^!/ } })
 
 /** A minified UMD bundle for a script tag: `window.Sock`. */
 const umd = (input, file, extra) => ({
@@ -62,16 +90,24 @@ const umd = (input, file, extra) => ({
     if (id === 'ws' || id.startsWith('node:') || id.startsWith('./server') || id.includes('/server/')) throw new Error(`browser bundle ${file} would include Node code: ${id}`)
     return false
   },
-  plugins: [
-    browserSwaps,
-    ts(),
-    nodeResolve({ browser: true, exportConditions: ['browser', 'import', 'default'], preferBuiltins: false }),
-    commonjs(),
-    terser({ ecma: 2020, compress: { passes: 2 }, format: { comments: /^!/ } }),
-  ],
+  plugins: [browserSwaps(true), ts(), nodeResolve({ browser: true, exportConditions: ['browser', 'import', 'default'], preferBuiltins: false }), commonjs(), mangle({})],
   // The maps stay in dist/ for `npm run size` and the tests, unnamed in the bundle and left out of the package.
   output: { file, format: 'umd', name: 'Sock', exports: 'named', sourcemap: 'hidden', banner: banner(extra) },
 })
+
+/**
+ * The client entries for bundlers' production builds, as ESM with short messages. A development build (the
+ * `development` condition) and a bundler that `require()`s the package get the Node build, which works in a page
+ * too: it feature-detects what is Node's, and `#websocket` resolves to the browser's WebSocket there.
+ */
+const browser = {
+  input: CLIENT_ENTRIES,
+  external: (id) => packages.some((d) => id === d || id.startsWith(`${d}/`)),
+  // Not minified: the application's bundler minifies, and needs the /* @__PURE__ */ annotations terser would drop.
+  plugins: [browserSwaps(true), ts()],
+  // The errors in a chunk of their own: `import { isSockError }` then brings only them.
+  output: { dir: 'dist/browser', format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js', sourcemap: 'hidden', manualChunks: (id) => (/\/src\/(errors|secrets|dev-production)\.ts$/.test(id) ? 'errors' : undefined) },
+}
 
 const executable = { name: 'executable', writeBundle: () => chmodSync('dist/cli.js', 0o755) }
 
@@ -88,15 +124,17 @@ export default [
     plugins: [runtimeImports, ts()],
     output: { dir: 'dist', format: 'cjs', entryFileNames: '[name].cjs', chunkFileNames: 'chunks/[name]-[hash].cjs', sourcemap: 'hidden', exports: 'named', interop: 'auto' },
   },
+  browser,
   {
     input: entries,
     external,
-    plugins: [dts({ tsconfig: './tsconfig.json', compilerOptions: { noEmit: false } })],
+    plugins: [dts({ tsconfig: './tsconfig.json', compilerOptions: { noEmit: false, stripInternal: true } })],
     output: [
       { dir: 'dist', format: 'es', entryFileNames: '[name].d.ts', chunkFileNames: 'chunks/[name]-[hash].d.ts' },
       { dir: 'dist', format: 'es', entryFileNames: '[name].d.cts', chunkFileNames: 'chunks/[name]-[hash].d.cts' },
     ],
   },
   umd('src/index.ts', 'dist/sock-client.umd.min.js'),
+  umd('src/core.ts', 'dist/sock-client.core.umd.min.js'),
   umd('src/umd-msgpack.ts', 'dist/sock-client.msgpack.umd.min.js', ', msgpackr (MIT)'),
 ]

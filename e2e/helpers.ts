@@ -20,13 +20,12 @@ export interface PageServer {
 
 /**
  * The page origin: a plain HTTP server on its own loopback port (so the Sock server is cross-origin),
- * serving /pages/* from e2e/pages, /dist/* from the build and /vendor/* (global-setup.ts). `csp` is sent as a Content-Security-Policy header on HTML pages.
+ * serving /pages/* from e2e/pages and /dist/* from the build. `csp` is sent as a Content-Security-Policy header on HTML pages.
  */
 export async function startPageServer(options: { csp?: string } = {}): Promise<PageServer> {
   const mounts: Record<string, string> = {
     '/pages/': join(root, 'e2e/pages'),
     '/dist/': join(root, 'dist'),
-    '/vendor/': inject('vendorDir'),
   }
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname

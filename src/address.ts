@@ -1,8 +1,12 @@
 /**
- * Addresses: every pocketsocket `setup()` form, URL parsing (ws://, wss://, IPv6, base paths) and the
- * `mix` / `flat` enumerations. Knows nothing of sockets.
+ * Addresses: one address as `'host:port'`, `(host, port)` or a URL (ws://, wss://, IPv6, base paths), and the
+ * address book a client keeps (`client.connection`). Every other pocketsocket `setup()` form (lists, `mix` / `flat`,
+ * named addresses) is the addresses feature's (`./addresses`), which the book calls when it is composed in.
+ * Knows nothing of sockets.
  */
-import { AddressError, hideSecrets } from './errors'
+import { DEV } from './dev'
+import { AddressError, ValidationError } from './errors'
+import { hideSecrets } from './secrets'
 
 export type Mode = 'broadcast' | 'failover'
 export type ListType = 'mix' | 'flat'
@@ -40,29 +44,31 @@ const V6_RE = /^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?:%[\w.-]+)?$/
 function checkPort(port: unknown, input: unknown): number {
   const n = typeof port === 'string' && /^\d+$/.test(port) ? Number(port) : port
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65535) {
-    throw new AddressError(input, `invalid port ${JSON.stringify(port)} in ${show(input)}: use an integer from 1 to 65535`)
+    throw new AddressError(input, DEV ? `invalid port ${JSON.stringify(port)} in ${show(input)}: use an integer from 1 to 65535` : 'invalid port')
   }
   return n
 }
 
 function checkHost(host: unknown, input: unknown): string {
   if (typeof host !== 'string' || host === '') {
-    throw new AddressError(input, `missing host in ${show(input)}: use 'host:port', [host, port] or a ws:// URL`)
+    throw new AddressError(input, DEV ? `missing host in ${show(input)}: use 'host:port', [host, port] or a ws:// URL` : 'missing host')
   }
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host
   if (!HOST_RE.test(bare) && !V6_RE.test(bare)) {
-    throw new AddressError(input, `invalid host ${JSON.stringify(host)} in ${show(input)}: use a host name, an IPv4 address or an IPv6 address`)
+    throw new AddressError(input, DEV ? `invalid host ${JSON.stringify(host)} in ${show(input)}: use a host name, an IPv4 address or an IPv6 address` : 'invalid host')
   }
   return bare
 }
 
 /** The value as an error shows it: strings in quotes, and never a credential (see `AddressError`). */
-function show(v: unknown): string {
+export function show(v: unknown): string {
+  let t: string
   try {
-    return typeof v === 'string' ? `'${hideSecrets(v)}'` : hideSecrets(JSON.stringify(v) ?? String(v))
+    t = typeof v === 'string' ? `'${v}'` : JSON.stringify(v) ?? String(v)
   } catch {
-    return hideSecrets(String(v))
+    t = String(v)
   }
+  return hideSecrets(t)
 }
 
 /**
@@ -122,69 +128,54 @@ export function alone(a: Address): readonly Address[] {
  */
 export function parseAddress(input: unknown, name?: string): Address {
   if (typeof input !== 'string' || input.trim() === '') {
-    throw new AddressError(input, `invalid address ${show(input)}: use 'host:port' or a ws:// URL`)
+    throw new AddressError(input, DEV ? `invalid address ${show(input)}: use 'host:port' or a ws:// URL` : 'invalid address')
   }
   const s = input.trim()
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(s)
   if (scheme) {
     const proto = scheme[1]!.toLowerCase()
     if (!['ws', 'wss', 'http', 'https'].includes(proto)) {
-      throw new AddressError(input, `unsupported scheme '${proto}:' in ${show(input)}: use ws://, wss://, http:// or https://`)
+      throw new AddressError(input, DEV ? `unsupported scheme '${proto}:' in ${show(input)}: use ws://, wss://, http:// or https://` : 'unsupported scheme')
     }
     let u: URL
     try {
       u = new URL(s)
     } catch {
-      throw new AddressError(input, `invalid URL ${show(input)}`)
+      throw new AddressError(input, DEV ? `invalid URL ${show(input)}` : 'invalid URL')
     }
     if (u.search || u.hash || u.username || u.password) {
-      throw new AddressError(input, `${show(input)} has a query, fragment or credentials: give only scheme, host, port and base path (pass the token as an option)`)
+      throw new AddressError(input, DEV ? `${show(input)} has a query, fragment or credentials: give only scheme, host, port and base path (pass the token as an option)` : 'query, fragment or credentials in the address')
     }
     const secure = proto === 'wss' || proto === 'https'
     const port = u.port === '' ? (secure ? 443 : 80) : u.port
     return makeAddress(u.hostname, port, name, secure, u.pathname === '/' ? '' : u.pathname, input)
   }
   const m = /^(\[[^\]]*\]|[^:]*):(\d*)$/.exec(s)
-  if (!m) {
-    if (s.includes('/')) throw new AddressError(input, `invalid address ${show(input)}: a path needs a scheme, as in 'ws://${s}'`)
+  if (!m || m[2] === '') {
+    if (!DEV) throw new AddressError(input, 'invalid address')
+    if (s.includes('/')) throw new AddressError(input, `invalid address ${show(input)}: a path needs a scheme, as in 'ws://${hideSecrets(s)}'`)
     if (s.split(':').length > 2) throw new AddressError(input, `invalid address ${show(input)}: put an IPv6 address in brackets, as in '[::1]:3000'`)
-    throw new AddressError(input, `missing port in ${show(input)}: use 'host:port', as in '${s}:3000'`)
+    throw new AddressError(input, `missing port in ${show(input)}: use 'host:port', as in '${m ? m[1] : hideSecrets(s)}:3000'`)
   }
-  if (m[2] === '') throw new AddressError(input, `missing port in ${show(input)}: use 'host:port'`)
   return makeAddress(m[1], m[2], name, false, '', input)
 }
 
-function asList(items: Address[]): AddressList {
+/** A list of addresses, as `setup()` and `list()` give them. */
+export function asList(items: Address[]): AddressList {
   const list = items as AddressList
   list.toArray = () => items.map(String)
   list.toString = () => list.toArray().join(',')
   return list
 }
 
-/** The address-major cartesian product: `a:1, a:2, b:1, b:2`. */
-export function mix(hosts: readonly string[], ports: readonly Port[]): AddressList {
-  return asList(hosts.flatMap((h) => ports.map((p) => makeAddress(h, p))))
-}
-
-/** Pairs hosts and ports by index; throws `AddressError` (with both arrays) when their lengths differ. */
-export function flat(hosts: readonly string[], ports: readonly Port[]): AddressList {
-  if (hosts.length !== ports.length) {
-    const err = new AddressError([hosts, ports], `flat list needs as many ports as hosts: got ${hosts.length} hosts and ${ports.length} ports; use 'mix' for every combination`)
-    err.ips = hosts.map(hideSecrets)
-    err.ports = ports
-    throw err
-  }
-  return asList(hosts.map((h, i) => makeAddress(h, ports[i])))
-}
-
 /** A mode, or undefined; pocketsocket's documented name `overflow` means `failover`. */
-function checkMode(v: unknown): Mode | undefined {
+export function checkMode(v: unknown): Mode | undefined {
   if (v === 'overflow') return 'failover'
   if (v === undefined || v === 'broadcast' || v === 'failover') return v
-  throw new AddressError(v, `invalid mode ${show(v)}: use 'broadcast' or 'failover'`)
+  throw new AddressError(v, DEV ? `invalid mode ${show(v)}: use 'broadcast' or 'failover'` : 'invalid mode')
 }
 
-/** Arguments `setup()` accepts. */
+/** Arguments `setup()` accepts (the core takes the first two forms; the addresses feature every form). */
 export type SetupArgs =
   | [address: string, mode?: Mode | 'overflow']
   | [host: string, port: Port, mode?: Mode | 'overflow']
@@ -192,7 +183,22 @@ export type SetupArgs =
   | [addresses: readonly string[], mode?: Mode | 'overflow']
   | [named: Readonly<Record<string, NamedAddress>>, mode?: Mode | 'overflow']
 
-const NONE: readonly Address[] = Object.freeze([])
+/** What `setup()` arguments describe. */
+export interface Parsed {
+  entries: readonly Address[]
+  mode?: Mode
+  listType?: ListType
+  hosts?: readonly string[]
+  ports?: readonly Port[]
+}
+
+/** The addresses feature, as the book calls it: every other `setup()` form, and `list('mix' | 'flat')`. */
+export interface SetupForms {
+  parse(args: unknown[]): Parsed
+  list(hosts: readonly string[], ports: readonly Port[], kind: ListType): AddressList
+}
+
+const NONE: readonly Address[] = /* @__PURE__ */ Object.freeze([])
 
 /**
  * The addresses a client connects to: what `setup()` was given, its enumeration and the mode.
@@ -205,69 +211,43 @@ export class AddressBook {
   private ports: readonly Port[] | undefined
   private entries: readonly Address[] = NONE
 
-  /** Replaces the addresses with the ones `args` describe (every pocketsocket form). */
+  constructor(private readonly forms?: SetupForms) {}
+
+  /** Replaces the addresses with the ones `args` describe. */
   set(...args: SetupArgs | unknown[]): this {
-    const [a, b, c, d] = args as unknown[]
-    let entries: readonly Address[]
-    let hosts: readonly string[] | undefined
-    let ports: readonly Port[] | undefined
-    let listType: ListType = 'mix'
-    let mode: Mode | undefined
+    const [a, b, c] = args as unknown[]
+    let p: Parsed
     if (typeof a === 'string') {
-      if (b === undefined || (typeof b === 'string' && !/^\d+$/.test(b))) {
-        entries = alone(parseAddress(a))
-        mode = checkMode(b)
-      } else {
-        entries = alone(makeAddress(a, b))
-        mode = checkMode(c)
-      }
-    } else if (Array.isArray(a)) {
-      if (a.length === 0) throw new AddressError(a, 'setup() got an empty list of addresses')
-      if (Array.isArray(b)) {
-        if (c !== undefined && c !== 'mix' && c !== 'flat') throw new AddressError(c, `invalid list type ${show(c)}: use 'mix' or 'flat'`)
-        listType = c ?? 'mix'
-        hosts = a as string[]
-        ports = b as Port[]
-        entries = listType === 'flat' ? flat(hosts, ports) : mix(hosts, ports)
-        mode = checkMode(d)
-      } else {
-        entries = a.map((x) => parseAddress(x))
-        mode = checkMode(b)
-      }
-    } else if (a !== null && typeof a === 'object') {
-      entries = Object.entries(a as Record<string, NamedAddress>).map(([name, v]) => {
-        if (typeof v === 'string') return parseAddress(v, name)
-        if (Array.isArray(v)) return makeAddress(v[0], v[1], name, false, '', v)
-        if (v && typeof v === 'object') return makeAddress((v as { ip: string }).ip, (v as { port: Port }).port, name, false, '', v)
-        throw new AddressError(v, `invalid address ${show(v)} for '${name}': use [host, port], { ip, port } or a URL`)
-      })
-      if (entries.length === 0) throw new AddressError(a, 'setup() got an empty object of addresses')
-      mode = checkMode(b)
-    } else {
-      throw new AddressError(a, `setup() cannot use ${show(a)}: give 'host:port', (host, port), (hosts[], ports[], 'mix' | 'flat', mode), a URL or { name: [host, port] }`)
-    }
-    const seen = new Set<string>()
-    for (const e of entries) {
-      if (seen.has(e.url)) throw new AddressError(String(e), `address ${e} is listed twice`)
-      seen.add(e.url)
-    }
-    this.hosts = hosts
-    this.ports = ports
-    this.listType = listType
-    this.entries = entries
-    this.mode = mode ?? 'broadcast'
+      p = b === undefined || (typeof b === 'string' && !/^\d+$/.test(b)) ? { entries: alone(parseAddress(a)), mode: checkMode(b) } : { entries: alone(makeAddress(a, b)), mode: checkMode(c) }
+    } else if (this.forms) p = this.forms.parse(args)
+    else throw new AddressError(a, DEV ? `setup() cannot use ${show(a)} here: this client takes one address ('host:port', (host, port) or a URL); lists and named addresses need the addresses feature from 'sock-client/addresses'` : 'one address only')
+    this.hosts = p.hosts
+    this.ports = p.ports
+    this.listType = p.listType ?? 'mix'
+    this.entries = p.entries
+    this.mode = p.mode ?? 'broadcast'
     return this
   }
 
   /** The addresses in use, or enumerated as `mix` / `flat` from the arrays given to `setup()`. */
   list(kind?: ListType): AddressList {
-    if (kind === undefined || !this.hosts || !this.ports) return asList([...this.entries])
-    if (kind !== 'mix' && kind !== 'flat') throw new AddressError(kind, `invalid list type ${show(kind)}: use 'mix' or 'flat'`)
-    return kind === 'flat' ? flat(this.hosts, this.ports) : mix(this.hosts, this.ports)
+    if (kind === undefined || !this.hosts || !this.ports || !this.forms) return asList([...this.entries])
+    return this.forms.list(this.hosts, this.ports, kind)
   }
 
   isSetup(): boolean {
     return this.entries.length > 0
+  }
+
+  /** The addresses in use, not copied (what channels are opened on). */
+  get addresses(): readonly Address[] {
+    return this.entries
+  }
+
+  /** The addresses in use; throws unless `setup()` gave some. @internal */
+  addressesOrThrow(): readonly Address[] {
+    if (!this.entries.length) throw new ValidationError('setup', DEV ? 'no address: call client.setup(address) first' : 'no setup()')
+    return this.entries
   }
 
   /** Forgets every address. */

@@ -1,15 +1,16 @@
 /**
- * One channel across the addresses of the mode: one connection per address in broadcast mode, one rotating
- * connection in failover mode. Sends on every open connection and merges what they receive.
+ * One channel and its message layer: the connection(s) that carry it, outbound framing (type 1 text, type 7
+ * envelopes, and what features add), inbound decoding, dedupe and dispatch to the client's listeners. The core
+ * channel has one connection, which rotates through the addresses in failover mode; the addresses feature makes a
+ * channel with one connection per address (broadcast). Knows nothing of the WebSocket API.
  */
-import { alone, type Address, type Mode } from './address'
-import { Assembler, type AssemblyLimits } from './chunks'
-import { Connection, SENT, type ConnectionOptions, type ConnectionSink, type ConnectionState } from './connection'
-import { ConnectionError, type SockError } from './errors'
-import type { Frame } from './protocol'
-
-/** How many recent message ids a channel on several servers remembers to deliver each message once. */
-const DEDUPE_WINDOW = 4096
+import type { Address } from './address'
+import { Connection, SENT, type ConnectionOptions, type ConnectionOwner, type ConnectionState, type StateDetail } from './connection'
+import { DEV } from './dev'
+import { decodeEnvelope, encodeEnvelope, TYPE_CHUNK, TYPE_EVENT, type Codec } from './envelope'
+import { ConnectionError, FrameTooLargeError, ProtocolError, ValidationError, type SockError } from './errors'
+import type { Features } from './feature'
+import { channelUrl, fitFrame, TYPE_FILE, TYPE_TEXT, type Frame } from './protocol'
 
 /** Where a frame went: written now, waiting in a connection's queue, or refused (with the reason). */
 export interface SendReport {
@@ -25,68 +26,198 @@ export interface ConnectionInfo {
   queued: number
 }
 
-export interface ChannelSink {
-  state(channel: Channel, conn: Connection, state: ConnectionState, detail: { code?: number; reason?: string; error?: SockError }): void
-  frame(channel: Channel, conn: Connection, frame: Frame): void
-  error(channel: Channel, conn: Connection, error: SockError): void
-  reconnect(channel: Channel, conn: Connection, detail: { attempt: number; delay: number; reason: string }): void
+/** A client's configuration, shared by clients made with equal options; features keep theirs here too. */
+export interface Kernel {
+  conn: ConnectionOptions
+  id?: string
+  token?: string
+  maxFrameBytes: number
+  maxMessageBytes: number
+  codec: Codec
+  features: Features
+  [feature: string]: unknown
+}
+
+/** What a channel needs of its client. */
+export interface ChannelHost {
+  readonly k: Kernel
+  /** Calls the listeners of `event` (its key) and the catch-all ones, each isolated. */
+  dispatch(key: string, any: string, event: string, data: unknown, message: unknown, bytes: number): void
+  /** A connection of `channel` changed state, reconnects, failed, or a large message made progress (lifecycle events). */
+  report(ch: Channel, conn: Connection, event: 'state' | 'error' | 'reconnect' | 'progress', detail: object): void
+  /** A message id, unique for this client. */
+  nextId(): string
+  /** Calls an application callback (`onProgress`), isolated as listeners are. */
+  callback(fn: ((...a: any[]) => void) | undefined, what: string, channel: string, ...args: unknown[]): void
 }
 
 /** The client's emitter key for `event` on `channel`; `''` is the catch-all listener's. */
 export const listenerKey = (channel: string, event: string): string => `${channel}\0${event}`
 
-export class Channel implements ConnectionSink {
+/** A frame of `type` around `data`, or `undefined` when it exceeds `max` (the caller splits or refuses it). */
+export function tryFrame(type: number, data: string, max: number): string | undefined {
+  const text = fitFrame(type, data, max)
+  return typeof text === 'string' ? text : undefined
+}
+
+const RESOLVED = /* @__PURE__ */ Promise.resolve()
+
+export class Channel implements ConnectionOwner {
   readonly connections: Connection[]
-  private reassembly: Assembler | undefined
+  /** The address in use, of `addresses`: failover rotates after each loss. */
+  private index = 0
   private waiters: { resolve(): void; reject(e: SockError): void }[] | undefined
-  // Created on first use: most channels never see a chunk, and only a channel on several servers dedupes.
-  private seen: Set<string> | undefined
+  // Created on first use: most channels see a handful of event names.
   private keys: Map<string, string> | undefined
   private any: string | undefined
 
   constructor(
     readonly name: string,
-    addresses: readonly Address[],
-    mode: Mode,
-    options: ConnectionOptions,
-    private readonly limits: AssemblyLimits,
-    private readonly sink: ChannelSink,
-    /** Whoever the sink reports to (the client). */
-    readonly owner: unknown,
+    readonly addresses: readonly Address[],
+    readonly host: ChannelHost,
+    connections = 1,
   ) {
-    const groups = mode === 'failover' ? [addresses] : addresses.map(alone)
-    this.connections = groups.map((g) => new Connection(name, g, options, this))
+    this.connections = Array.from({ length: connections }, (_, i) => {
+      const c = new Connection(name, host.k.conn, this)
+      c.address = addresses[i] ?? addresses[0]! // until its first attempt asks `next()`
+      return c
+    })
   }
 
-  // What the connections report (ConnectionSink), passed on with the channel.
-  onState(conn: Connection, state: ConnectionState, detail: { code?: number; reason?: string; error?: SockError }): void {
-    this.sink.state(this, conn, state, detail)
+  // ---------- what the connections ask and report (ConnectionOwner) ----------
+
+  /** After a loss, the next address in turn (failover: wrapping around; one address stays put). */
+  next(_conn: Connection): Address {
+    return this.addresses[(this.index = (this.index + 1) % this.addresses.length)]!
+  }
+
+  url(conn: Connection): string {
+    return channelUrl(conn.address.url, this.name, this.host.k.id, this.host.k.token)
+  }
+
+  onState(conn: Connection, state: ConnectionState, detail: StateDetail): void {
+    // Waiters settle first: a listener that throws (isolated as it is) must not be what a join() waits on.
     if (state === 'open') this.settle()
     else if ((state === 'closed' || state === 'giveup') && this.connections.every((c) => c.state === 'closed' || c.state === 'giveup')) {
-      this.settle(detail.error ?? new ConnectionError('ERR_CLOSED', `channel '${this.name}' was closed before it opened`))
+      this.settle(detail.error ?? new ConnectionError('ERR_CLOSED', DEV ? `channel '${this.name}' was closed before it opened` : 'closed'))
     }
+    this.host.k.features.watch?.(this, conn, state)
+    this.host.report(this, conn, 'state', detail)
   }
 
   onFrame(conn: Connection, frame: Frame): void {
-    this.sink.frame(this, conn, frame)
+    this.receive(conn, frame)
   }
 
   onError(conn: Connection, error: SockError): void {
-    this.sink.error(this, conn, error)
+    this.host.report(this, conn, 'error', error)
   }
 
   onReconnect(conn: Connection, detail: { attempt: number; delay: number; reason: string }): void {
-    this.sink.reconnect(this, conn, detail)
+    this.host.report(this, conn, 'reconnect', detail)
+  }
+
+  // ---------- sending ----------
+
+  /** Sends `data` as `event`: a plain type-1 frame for a `message` string that fits, else an envelope. */
+  signal(event: string, data: unknown): Promise<SendReport> {
+    const k = this.host.k
+    if (event === 'message' && typeof data === 'string') {
+      const plain = tryFrame(TYPE_TEXT, data, k.maxFrameBytes)
+      if (plain !== undefined) return this.send(plain)
+    }
+    const id = this.host.nextId()
+    let text: string
+    try {
+      text = encodeEnvelope(id, event, data, k.codec)
+    } catch (e) {
+      return Promise.reject(new ValidationError('data', DEV ? `cannot encode the payload of '${event}' with the ${k.codec.name} codec: ${(e as Error)?.message ?? e}` : 'cannot encode'))
+    }
+    return this.envelope(id, text)
+  }
+
+  /** Sends an envelope in one frame, or through the chunks feature when it exceeds `maxFrameBytes`. */
+  envelope(id: string, text: string, onProgress?: (done: number, total: number) => void): Promise<SendReport> {
+    const k = this.host.k
+    const single = tryFrame(TYPE_EVENT, text, k.maxFrameBytes)
+    if (single !== undefined) {
+      const sent = this.send(single)
+      return onProgress ? sent.then((r) => (this.host.callback(onProgress, 'onProgress', this.name, text.length, text.length), r)) : sent // no extra promise per event
+    }
+    if (text.length > k.maxMessageBytes) {
+      return Promise.reject(new FrameTooLargeError(text.length, k.maxMessageBytes, DEV ? `message of ${text.length} bytes exceeds maxMessageBytes (${k.maxMessageBytes}); raise maxMessageBytes on both sides or send less` : undefined))
+    }
+    const split = k.features.split
+    if (!split) return Promise.reject(new FrameTooLargeError(text.length, k.maxFrameBytes, DEV ? `message of ${text.length} bytes exceeds maxFrameBytes (${k.maxFrameBytes}): add the chunks feature from 'sock-client/chunks' to split it, or raise maxFrameBytes to the server's -limit` : undefined))
+    return split(this, id, text, onProgress)
   }
 
   /**
-   * The listener keys of this channel (`listenerKey`): the catch-all's, and one per event, kept for the first 64 event
-   * names so the emitter looks up the same string every time instead of a new one per message.
+   * Sends an encoded frame on the channel's connection. Resolves once it is written, with the outcome; waits while
+   * it is queued; rejects when it cannot be sent (the reason).
    */
-  get anyKey(): string {
-    return (this.any ??= listenerKey(this.name, ''))
+  send(text: string): Promise<SendReport> {
+    const c = this.connections[0]!
+    const r = c.offer(text)
+    const address = String(c.address)
+    if (r === SENT) return Promise.resolve({ sent: [address], queued: [], failed: [] }) // the common case
+    if (r.status === 'failed') return Promise.reject(r.error)
+    return (r as { written: Promise<string> }).written.then((to) => ({ sent: [to], queued: [], failed: [] }))
   }
 
+  // ---------- receiving ----------
+
+  /** A frame from one of our own instances (several servers sharing a channel relay it back to us). */
+  isOwn(_from: string): boolean {
+    return false
+  }
+
+  /** True the first time message `id` is seen: one connection never sees a message twice. */
+  firstTime(_id: string): boolean {
+    return true
+  }
+
+  /** Decodes an inbound frame and dispatches it: type 1 and 7 here, the types features read, else `type:<n>`. */
+  receive(conn: Connection, f: Frame): void {
+    if (this.isOwn(f.from)) return
+    if (f.type === TYPE_TEXT) return this.deliver(conn, f.from, f.type, 'message', f.data, f.data.length)
+    if (f.type === TYPE_EVENT) return this.event(conn, f.from, f.type, f.data)
+    const read = this.host.k.features.read[f.type]
+    if (read) return read(this, conn, f)
+    if (f.type === TYPE_CHUNK || f.type === TYPE_FILE) {
+      return this.fail(conn, new ProtocolError('ERR_PROTOCOL', DEV ? `received a ${f.type === TYPE_FILE ? "file (type 2): add the files feature from 'sock-client/files'" : "chunk of a large message (type 8): add the chunks feature from 'sock-client/chunks'"} to read it` : `type ${f.type} needs a feature`))
+    }
+    this.deliver(conn, f.from, f.type, `type:${f.type}`, f.data, f.data.length)
+  }
+
+  /** An envelope (a type-7 frame, or one reassembled from chunks): decoded, delivered once, read by its feature. */
+  event(conn: Connection, from: string, type: number, text: string): void {
+    const features = this.host.k.features
+    const env = decodeEnvelope(text, features.codecs)
+    if (env instanceof ProtocolError) return this.fail(conn, env)
+    if (!this.firstTime(env.id)) return
+    let data = env.data
+    const read = features.events[env.event]
+    if (read) {
+      data = read(data, from)
+      if (data instanceof ProtocolError) return this.fail(conn, data)
+    } else if (env.event === 'file') {
+      return this.fail(conn, new ProtocolError('ERR_PROTOCOL', DEV ? `received a file envelope from '${from}': add the files feature from 'sock-client/files' to read it` : 'file needs a feature'))
+    }
+    this.deliver(conn, from, type, env.event, data, text.length)
+  }
+
+  /** Hands a message to the listeners of `event` and the catch-all ones. */
+  deliver(conn: Connection, from: string, type: number, event: string, data: unknown, bytes: number): void {
+    this.host.dispatch(this.key(event), (this.any ??= listenerKey(this.name, '')), event, data, { channel: this.name, event, type, data, from, address: String(conn.address) }, bytes)
+  }
+
+  /** Reports a problem with what arrived: an `error` event, nothing delivered. */
+  fail(conn: Connection, error: SockError): void {
+    this.host.report(this, conn, 'error', error)
+  }
+
+  /** The listener key of `event` on this channel, kept for the first 64 event names (one string per name, not per message). */
   key(event: string): string {
     const keys = (this.keys ??= new Map())
     let k = keys.get(event)
@@ -97,30 +228,7 @@ export class Channel implements ConnectionSink {
     return k
   }
 
-  /** Reassembles chunked messages, keyed by message id (so several servers and senders never mix). */
-  get assembler(): Assembler {
-    return (this.reassembly ??= new Assembler(this.limits, (error) => this.sink.error(this, this.connections[0]!, error)))
-  }
-
-  /**
-   * True the first time message `id` is seen. Only a channel on several servers can receive a message twice;
-   * it remembers the last DEDUPE_WINDOW ids (bounded memory).
-   */
-  firstTime(id: string): boolean {
-    if (this.connections.length < 2) return true
-    this.seen ??= new Set()
-    if (this.seen.has(id)) return false
-    this.seen.add(id)
-    if (this.seen.size > DEDUPE_WINDOW) this.seen.delete(this.seen.values().next().value!)
-    return true
-  }
-
-  /** A frame from one of our own instances (several servers sharing a channel relay it back to us). */
-  isOwn(from: string): boolean {
-    if (this.connections.length < 2) return false
-    for (const c of this.connections) if (c.id === from) return true
-    return false
-  }
+  // ---------- state ----------
 
   get isOpen(): boolean {
     return this.connections.some((c) => c.isOpen)
@@ -128,10 +236,10 @@ export class Channel implements ConnectionSink {
 
   /** Resolves once any connection of the channel is open; rejects if every one is closed for good. */
   ready(): Promise<void> {
-    if (this.isOpen) return Promise.resolve()
+    if (this.isOpen) return RESOLVED
     const ended = this.connections.find((c) => c.state === 'closed' || c.state === 'giveup')
     if (ended && this.connections.every((c) => c.state === 'closed' || c.state === 'giveup')) {
-      return Promise.reject(new ConnectionError(ended.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED', `channel '${this.name}' is ${ended.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}`))
+      return Promise.reject(new ConnectionError(ended.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED', DEV ? `channel '${this.name}' is ${ended.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}` : ended.state))
     }
     return new Promise((resolve, reject) => (this.waiters ??= []).push({ resolve, reject }))
   }
@@ -140,45 +248,6 @@ export class Channel implements ConnectionSink {
     const w = this.waiters
     this.waiters = undefined
     if (w) for (const x of w) error ? x.reject(error) : x.resolve()
-  }
-
-  /**
-   * Sends an encoded frame on every connection of the channel (one in failover mode). Resolves once at least one
-   * connection wrote it, with the outcome per address; rejects when none can (the first reason).
-   */
-  send(text: string): Promise<SendReport> {
-    const conns = this.connections
-    const first = conns[0]!.offer(text)
-    if (first === SENT && conns.length === 1) {
-      return Promise.resolve({ sent: [String(conns[0]!.address)], queued: [], failed: [] }) // the common case
-    }
-    const report: SendReport = { sent: [], queued: [], failed: [] }
-    let waits: Promise<[queuedFor: string, writtenTo: string]>[] | undefined
-    for (let i = 0; i < conns.length; i++) {
-      const c = conns[i]!
-      const address = String(c.address)
-      const r = i === 0 ? first : c.offer(text)
-      if (r.status === 'sent') report.sent.push(address)
-      else if (r.status === 'failed') report.failed.push({ address, error: r.error })
-      else {
-        report.queued.push(address)
-        const w = r.written.then((to): [string, string] => [address, to]) // failover may write it to the next address
-        w.catch(() => {}) // unless awaited below, its fate is reported by the close or give-up that drops it
-        ;(waits ??= []).push(w)
-      }
-    }
-    if (report.sent.length) return Promise.resolve(report)
-    if (!waits) return Promise.reject(report.failed[0]!.error)
-    return Promise.any(waits).then(
-      ([queuedFor, writtenTo]) => {
-        report.queued.splice(report.queued.indexOf(queuedFor), 1)
-        report.sent.push(writtenTo)
-        return report
-      },
-      (e: AggregateError) => {
-        throw e.errors[0] as SockError
-      },
-    )
   }
 
   /** Each connection: its address in use, state, the id the server gave it and frames waiting in its queue. */
@@ -201,8 +270,8 @@ export class Channel implements ConnectionSink {
   }
 
   close(): void {
-    this.reassembly?.clear()
     for (const c of this.connections) c.close()
-    this.settle(new ConnectionError('ERR_CLOSED', `channel '${this.name}' was closed before it opened`))
+    this.settle(new ConnectionError('ERR_CLOSED', DEV ? `channel '${this.name}' was closed before it opened` : 'closed'))
   }
 }
+

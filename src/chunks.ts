@@ -1,8 +1,17 @@
 /**
- * Splitting an envelope that exceeds the server's frame limit into `TYPE_CHUNK` frames that each fit, and
- * reassembling them with bounded memory: a cap per message and in total, and a timeout for senders who go quiet.
+ * The chunks feature (`sock-client/chunks`): an envelope that exceeds the server's frame limit travels as
+ * `TYPE_CHUNK` (8) frames that each fit, and is reassembled with bounded memory: a cap per message and in total,
+ * and a timeout for senders who go quiet. Without it, a client refuses to send such an envelope and reports the
+ * chunks it receives as an error naming this feature.
  */
+import type { Channel } from './channel'
+import { positive } from './client'
+import type { Connection } from './connection'
+import { DEV } from './dev'
+import { TYPE_CHUNK } from './envelope'
 import { ProtocolError } from './errors'
+import type { Feature } from './feature'
+import { encodeFrame } from './protocol'
 
 /** Bytes `{"type":8,"data":""}` takes around the chunk data. */
 const FRAME_OVERHEAD = 20
@@ -30,7 +39,7 @@ function escapedCost(s: string, i: number): [bytes: number, units: number] {
  */
 export function splitChunks(id: string, text: string, maxFrameBytes: number): string[] {
   const budget = maxFrameBytes - FRAME_OVERHEAD - HEADER_RESERVE - id.length
-  if (budget < 4) throw new RangeError(`maxFrameBytes ${maxFrameBytes} is too small to carry chunks`)
+  if (budget < 4) throw new RangeError(DEV ? `maxFrameBytes ${maxFrameBytes} is too small to carry chunks` : 'maxFrameBytes')
   const pieces: string[] = []
   let start = 0
   let used = 0
@@ -111,7 +120,7 @@ export class Assembler {
 
   add(data: string, from: string): ChunkResult {
     const m = CHUNK_RE.exec(data)
-    if (!m) return { error: new ProtocolError('ERR_PROTOCOL', `received a malformed chunk from '${from}'`) }
+    if (!m) return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `received a malformed chunk from '${from}'` : 'bad chunk') }
     const id = m[1]!
     const index = Number(m[2])
     const count = Number(m[3])
@@ -120,15 +129,15 @@ export class Assembler {
     if (this.finished.has(id)) return { ignored: true }
     if (length > this.limits.maxMessageBytes) {
       this.finish(id)
-      return { error: new ProtocolError('ERR_PROTOCOL', `dropped message ${id} from '${from}': ${length} bytes exceeds maxMessageBytes (${this.limits.maxMessageBytes})`) }
+      return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `dropped message ${id} from '${from}': ${length} bytes exceeds maxMessageBytes (${this.limits.maxMessageBytes})` : 'over maxMessageBytes') }
     }
     // Every piece but an empty message's one carries at least one unit, so a message has at most `length` pieces.
     if (count < 1 || index >= count || count > Math.max(1, length) || piece.length > length) {
-      return { error: new ProtocolError('ERR_PROTOCOL', `received an inconsistent chunk ${index}/${count} of message ${id} (${length} units) from '${from}'`) }
+      return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `received an inconsistent chunk ${index}/${count} of message ${id} (${length} units) from '${from}'` : 'bad chunk') }
     }
     let p = this.partial.get(id)
     if (p && (p.count !== count || p.length !== length)) {
-      return { error: new ProtocolError('ERR_PROTOCOL', `received a chunk of message ${id} from '${from}' that disagrees with its earlier chunks`) }
+      return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `received a chunk of message ${id} from '${from}' that disagrees with its earlier chunks` : 'bad chunk') }
     }
     if (p?.parts.has(index)) {
       p.last = now()
@@ -138,7 +147,7 @@ export class Assembler {
     if (this.pending + cost > this.limits.maxPendingBytes || (p && p.size + piece.length > length)) {
       if (p) this.drop(id, p)
       else this.finish(id)
-      return { error: new ProtocolError('ERR_PROTOCOL', `dropped message ${id} from '${from}': partial messages would hold more than maxPendingBytes (${this.limits.maxPendingBytes})`) }
+      return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `dropped message ${id} from '${from}': partial messages would hold more than maxPendingBytes (${this.limits.maxPendingBytes})` : 'over maxPendingBytes') }
     }
     if (!p) {
       p = { parts: new Map(), count, length, size: 0, cost: 0, from, last: 0 }
@@ -154,7 +163,7 @@ export class Assembler {
     this.drop(id, p)
     let text = ''
     for (let i = 0; i < count; i++) text += p.parts.get(i)!
-    if (text.length !== length) return { error: new ProtocolError('ERR_PROTOCOL', `reassembled message ${id} from '${from}' has ${text.length} units, not the ${length} announced`) }
+    if (text.length !== length) return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `reassembled message ${id} from '${from}' has ${text.length} units, not the ${length} announced` : 'bad chunk') }
     return { done: text, id }
   }
 
@@ -176,7 +185,7 @@ export class Assembler {
     for (const [id, p] of this.partial) {
       if (at - p.last >= this.limits.timeout) {
         this.drop(id, p)
-        this.onTimeout(new ProtocolError('ERR_TIMEOUT', `dropped message ${id} from '${p.from}': no chunk for ${this.limits.timeout} ms (${p.parts.size} of ${p.count} chunks arrived)`))
+        this.onTimeout(new ProtocolError('ERR_TIMEOUT', DEV ? `dropped message ${id} from '${p.from}': no chunk for ${this.limits.timeout} ms (${p.parts.size} of ${p.count} chunks arrived)` : 'assembly timeout'))
       }
     }
   }
@@ -199,3 +208,72 @@ export class Assembler {
 }
 
 const now = (): number => performance.now()
+
+/** The chunks feature's options (in `sock-client`'s `SockClientOptions`). */
+export interface ChunksOptions {
+  /** Most bytes all partial (chunked) messages of a channel may hold at once (default 64 MiB). */
+  maxPendingBytes?: number
+  /** A chunked message with no new chunk for this long is dropped, with an error event (default 30 000 ms). */
+  assemblyTimeout?: number
+}
+
+const DEFAULT_LIMITS = { maxPendingBytes: 64 << 20, timeout: 30_000 }
+let lastLimits: AssemblyLimits | undefined
+/** One reassembler per channel, made on its first chunk. */
+const assemblers = /* @__PURE__ */ new WeakMap<Channel, Assembler>()
+
+function assembler(ch: Channel): Assembler {
+  let a = assemblers.get(ch)
+  if (!a) {
+    a = new Assembler(ch.host.k.limits as AssemblyLimits, (error) => ch.fail(ch.connections[0]!, error))
+    assemblers.set(ch, a)
+  }
+  return a
+}
+
+/** Reads a chunk: progress while pieces arrive, the envelope once they all did. */
+function read(ch: Channel, conn: Connection, f: { data: string; from: string }): void {
+  const r = assembler(ch).add(f.data, f.from)
+  if ('error' in r) return ch.fail(conn, r.error)
+  if ('progress' in r) return ch.host.report(ch, conn, 'progress', { direction: 'receive', ...r.progress })
+  if ('done' in r) ch.event(conn, f.from, TYPE_CHUNK, r.done)
+}
+
+/** Sends an envelope in chunks, each after the previous one: a connection that drops mid-message queues one chunk, not all. */
+async function split(ch: Channel, id: string, text: string, onProgress?: (done: number, total: number) => void) {
+  const max = ch.host.k.maxFrameBytes
+  const pieces = splitChunks(id, text, max)
+  const total = text.length
+  let done = 0
+  let report!: Awaited<ReturnType<Channel['send']>>
+  for (let i = 0; i < pieces.length; i++) {
+    report = await ch.send(encodeFrame(TYPE_CHUNK, chunkData(id, i, pieces.length, total, pieces[i]!), max))
+    done += pieces[i]!.length
+    ch.host.callback(onProgress, 'onProgress', ch.name, done, total)
+    ch.host.report(ch, ch.connections[0]!, 'progress', { direction: 'send', id, from: ch.id ?? '', done, total })
+  }
+  return report
+}
+
+/** The chunks feature: `new SockClient({ features: [chunks] })` (`sock-client` has it). */
+export const chunks: Feature = {
+  name: 'chunks',
+  read: { [TYPE_CHUNK]: read },
+  split,
+  init(o: ChunksOptions, k: { maxMessageBytes: number; limits?: AssemblyLimits }) {
+    const limits = {
+      maxMessageBytes: k.maxMessageBytes,
+      maxPendingBytes: positive(o.maxPendingBytes, 'options.maxPendingBytes', DEFAULT_LIMITS.maxPendingBytes) || DEFAULT_LIMITS.maxPendingBytes,
+      timeout: positive(o.assemblyTimeout, 'options.assemblyTimeout', DEFAULT_LIMITS.timeout) || DEFAULT_LIMITS.timeout,
+    }
+    const l = lastLimits
+    k.limits = l && l.maxMessageBytes === limits.maxMessageBytes && l.maxPendingBytes === limits.maxPendingBytes && l.timeout === limits.timeout ? l : (lastLimits = limits)
+  },
+  // A channel closed for good drops what it was reassembling (and its sweep timer).
+  watch(ch, _conn, state) {
+    if (state === 'closed' && ch.connections.every((c) => c.state === 'closed')) assemblers.get(ch)?.clear()
+  },
+}
+
+/** Bytes held by a channel's partial messages, as charged against maxPendingBytes (for tests). @internal */
+export const pendingBytes = (ch: Channel | undefined): number => (ch ? (assemblers.get(ch)?.pendingBytes ?? 0) : 0)

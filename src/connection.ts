@@ -1,15 +1,17 @@
 /**
- * One reconnecting socket to one channel, over one address (broadcast) or rotating through several (failover).
- * Owns the socket, the retry policy, keep-alive, end-to-end liveness, its own id, the bounded send queue and the state.
- * It drives the WebSocket itself (see README, Dependencies): a place on one shared timer, no closure per connection.
+ * One reconnecting socket to one channel. Owns the socket, the retry policy, keep-alive, end-to-end liveness, its
+ * own id, the bounded send queue with flow control, and the state, which changes in one place (`setState`). Which
+ * address (and URL) each attempt uses is its owner's decision (`ConnectionOwner.next`): failover rotation, and later
+ * a token per attempt, live there. It drives the WebSocket itself: a place on one shared timer, no closure per
+ * connection. Knows nothing of events, channels' other connections or addresses' forms.
  */
 import type { Address } from './address'
 import { backoffDelay, type ReconnectOptions } from './backoff'
 import { batch } from './cork'
-import { sleep, unsleep } from './timers'
+import { DEV } from './dev'
 import { ConnectionError, ProtocolError, type SockError } from './errors'
-import { channelUrl, decodeFrame, encodeFrame, isName, redact, TYPE_PING, TYPE_WHOAMI, type Frame } from './protocol'
-import type { Instance, RestOptions } from './rest'
+import { decodeFrame, encodeFrame, isName, redact, TYPE_PING, TYPE_WHOAMI, type Frame } from './protocol'
+import { sleep, unsleep } from './timers'
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed' | 'giveup'
 
@@ -31,30 +33,29 @@ export interface ConnectionOptions {
   WebSocket: WebSocketLike
   /** Options for a `ws` constructor (Node): the largest inbound frame. Absent for other WebSockets. */
   wsOptions?: { maxPayload: number }
-  id?: string
-  token?: string
   pingInterval: number
   probeTimeout: number
   connectTimeout: number
-  maxFrameBytes: number
   /** Bytes the socket may have buffered before sends wait in the queue. */
   highWaterMark: number
   /** The server's keep-alive window: timers stalled longer than this may have left the instance stale. */
   serverPingWindow: number
   /** How long a 'duplicate id' rejection after losing our own connection is retried before it is final. */
   duplicateIdTimeout: number
-  /** Interval of the registration check (0: none), and the REST call it makes. */
-  registrationCheck: number
-  verify?: (address: Address, channel: string, id: string, o: RestOptions) => Promise<Instance | null>
-  rest: RestOptions
   reconnect: ReconnectOptions
   queue: QueueOptions
   random?: () => number
 }
 
-/** What a connection reports to its owner. */
-export interface ConnectionSink {
-  onState(conn: Connection, state: ConnectionState, detail: { code?: number; reason?: string; error?: SockError }): void
+export type StateDetail = { code?: number; reason?: string; error?: SockError }
+
+/** What a connection asks of and reports to its owner (the channel). */
+export interface ConnectionOwner {
+  /** The address of the next attempt, asked when a retry is scheduled: the owner rotates addresses (failover). */
+  next(conn: Connection): Address
+  /** The URL of an attempt on `conn.address`, asked as it starts: the owner builds it (id, token). */
+  url(conn: Connection): string
+  onState(conn: Connection, state: ConnectionState, detail: StateDetail): void
   onFrame(conn: Connection, frame: Frame): void
   onError(conn: Connection, error: SockError): void
   onReconnect(conn: Connection, detail: { attempt: number; delay: number; reason: string }): void
@@ -72,19 +73,20 @@ interface Pending {
 /** The immediate outcome of a send on one connection. */
 export type Offer = { status: 'sent' } | { status: 'queued'; written: Promise<string> } | { status: 'failed'; error: SockError }
 
-const RESOLVED = Promise.resolve()
+const RESOLVED = /* @__PURE__ */ Promise.resolve()
 /** The one `offer()` result for a frame written at once. */
 export const SENT: Offer = { status: 'sent' }
 
 /** The socket's link back to its connection; cleared when the socket is replaced or dropped. */
-const OWNER = Symbol('sock-client')
+const OWNER = /* @__PURE__ */ Symbol('sock-client')
 type Socket = WebSocket & { [OWNER]?: Connection | undefined }
 interface NodeSocket {
   on(event: string, fn: (...args: any[]) => void): void
   ping(): void
   terminate(): void
 }
-const isNode = (ws: object): ws is NodeSocket => typeof (ws as Partial<NodeSocket>).on === 'function'
+/** A `ws` socket (Node; Bun's has the same API): EventEmitter listeners, ping frames and `terminate()`. */
+const isNode = (ws: object): ws is NodeSocket => typeof (ws as Partial<NodeSocket>).on === 'function' && typeof (ws as Partial<NodeSocket>).terminate === 'function'
 
 // Listeners shared by every socket, so a connection costs no closures: `this` is the socket and its OWNER the
 // connection. A socket that was replaced or dropped has no owner, and its late events are ignored; its error
@@ -123,7 +125,7 @@ function domEvent(this: Socket, e: Event): void {
  * the wall clock may step either way (NTP, a restored VM) and must move no deadline. Small integers live unboxed
  * in a field, where a double costs a 16-byte box per field per connection; `Math.floor` makes V8 tag them so.
  */
-const EPOCH = performance.now()
+const EPOCH = /* @__PURE__ */ performance.now()
 const clock = (): number => Math.floor(performance.now() - EPOCH) + 1
 /** A string of characters above U+00FF takes two bytes a character in memory. */
 const TWO_BYTE = /[^\x00-\xff]/
@@ -138,12 +140,13 @@ function terminate(ws: NodeSocket): void {
 
 export class Connection {
   state: ConnectionState = 'connecting'
+  /** The address in use, being tried, or tried next; the owner's choice (`ConnectionOwner.next`). */
+  address!: Address
   /** The id the server gave this instance (type-0 reply), once known. */
   id: string | undefined
   /** When the unanswered WebSocket ping (Node) went out; 0 when none is pending. */
   pingSentAt = 0
   private raw: Socket | undefined
-  private index = 0
   private retries = 0
   private openedAt = 0
   private lastReason = 'connect'
@@ -162,67 +165,60 @@ export class Connection {
   private draining = false
   /** The socket was closed because it refused an inbound frame over `maxMessageBytes` (not the server's limit). */
   private refusedInbound = false
-  /** Next registration check (0: none), and the instance's `created_at` seen by the first one. */
-  private verifyAt = 0
-  private createdAt = 0
-  private verifyFailed = false
 
   constructor(
     readonly channel: string,
-    readonly addresses: readonly Address[],
     private readonly o: ConnectionOptions,
-    private readonly sink: ConnectionSink,
+    private readonly owner: ConnectionOwner,
   ) {
     // The first attempt starts after the caller has registered the connection (and heard nothing yet).
     RESOLVED.then(() => this.state === 'connecting' && !this.raw && this.connect())
-  }
-
-  /** The address in use (or being tried). */
-  get address(): Address {
-    return this.addresses[this.index]!
   }
 
   get isOpen(): boolean {
     return this.state === 'open'
   }
 
-  /** The channel URL of the current address, with the token redacted. */
+  /** The address as shown: its string, or its base URL (a token is never part of it). */
   toString(): string {
-    return redact(this.url())
+    return String(this.address)
   }
 
-  private url(): string {
-    return channelUrl(this.address.url, this.channel, this.o.id, this.o.token)
+  /** Every state change goes through here, and so does every report of one to the owner. */
+  private setState(state: ConnectionState, detail: StateDetail): void {
+    this.state = state
+    this.owner.onState(this, state, detail)
   }
 
   private connect(): void {
     this.waiting = false
-    this.state = 'connecting'
+    const url = this.owner.url(this)
     // The socket is under way before anyone hears of it, so a listener that throws cannot strand the connection.
     let ws: Socket | undefined
     let error: string | undefined
     try {
       const W = this.o.WebSocket as unknown as new (url: string, protocols?: string[], options?: object) => Socket
-      ws = this.o.wsOptions ? new W(this.url(), undefined, this.o.wsOptions) : new W(this.url())
+      ws = this.o.wsOptions ? new W(url, undefined, this.o.wsOptions) : new W(url)
     } catch (e) {
-      error = (e as Error).message // a URL the runtime refuses: retried like a network error
+      error = redact((e as Error).message) // a URL the runtime refuses: retried like a network error
     }
     if (ws) {
       ws[OWNER] = this
       this.raw = ws
       if (isNode(ws)) {
-        ws.on('open', nodeOpen)
-        ws.on('message', nodeMessage)
-        ws.on('close', nodeClose)
-        ws.on('error', nodeError)
-        ws.on('pong', nodePong)
+        const n = ws as unknown as NodeSocket
+        n.on('open', nodeOpen)
+        n.on('message', nodeMessage)
+        n.on('close', nodeClose)
+        n.on('error', nodeError)
+        n.on('pong', nodePong)
       } else {
         ws.binaryType = 'arraybuffer'
         for (const t of DOM_EVENTS) ws.addEventListener(t, domEvent)
       }
       sleep(this, this.o.connectTimeout)
     }
-    this.sink.onState(this, 'connecting', {})
+    this.setState('connecting', {})
     if (error !== undefined && this.state === 'connecting' && !this.raw) {
       this.failed(error)
       this.lost(1006, '')
@@ -247,7 +243,7 @@ export class Connection {
     if (!raw || this.state === 'closed' || this.state === 'giveup') return
     const now = clock()
     if (!this.openedAt) {
-      const why = `no answer within connectTimeout (${this.o.connectTimeout} ms)`
+      const why = DEV ? `no answer within connectTimeout (${this.o.connectTimeout} ms)` : 'connect timeout'
       this.failed(why)
       if (this.raw === raw) this.drop(why) // unless a listener already closed or replaced it
       return
@@ -257,11 +253,10 @@ export class Connection {
     const late = (t: number) => t && now - t >= this.o.probeTimeout
     if (late(this.probeSentAt) || late(this.pingSentAt)) {
       const what = late(this.probeSentAt) ? 'the who-am-I probe' : 'a WebSocket ping'
-      this.sink.onError(this, new ConnectionError('ERR_TIMEOUT', `no reply from ${this.address} to ${what} within ${this.o.probeTimeout} ms: reconnecting`))
+      this.owner.onError(this, new ConnectionError('ERR_TIMEOUT', DEV ? `no reply from ${this.address} to ${what} within ${this.o.probeTimeout} ms: reconnecting` : 'probe timeout'))
       if (this.raw === raw) this.drop('liveness probe timed out')
       return
     }
-    if (this.verifyAt && now >= this.verifyAt) this.verify()
     if (now >= this.nextPingAt) {
       this.nextPingAt = now + this.o.pingInterval
       this.write(encodeFrame(TYPE_PING, ''))
@@ -280,19 +275,17 @@ export class Connection {
    */
   private stalled(now: number): boolean {
     const quiet = now - (this.nextPingAt - this.o.pingInterval) // since our last keep-alive ping
-    const limit = Math.max(this.o.serverPingWindow, 2 * this.o.pingInterval)
-    if (quiet <= limit) return false
-    this.drop(`timers stalled for ${quiet} ms, longer than the server's ping window (${this.o.serverPingWindow} ms): the instance may be stale, rejoining`, true)
+    if (quiet <= Math.max(this.o.serverPingWindow, 2 * this.o.pingInterval)) return false
+    this.drop(DEV ? `timers stalled for ${quiet} ms, longer than the server's ping window (${this.o.serverPingWindow} ms): the instance may be stale, rejoining` : 'timers stalled', true)
     return true
   }
 
-  /** Sets the timer for the next keep-alive, registration check or the earliest reply deadline. */
+  /** Sets the timer for the next keep-alive or the earliest reply deadline. */
   private schedule(now: number): void {
     let at = this.nextPingAt
     const t = this.o.probeTimeout
     if (this.probeSentAt) at = Math.min(at, this.probeSentAt + t)
     if (this.pingSentAt) at = Math.min(at, this.pingSentAt + t)
-    if (this.verifyAt) at = Math.min(at, this.verifyAt)
     sleep(this, Math.min(at - now, this.o.pingInterval)) // never longer than an interval, whatever the clock did
   }
 
@@ -306,53 +299,11 @@ export class Connection {
   private onWhoami(id: string): void {
     this.probeSentAt = 0
     if (isName(id)) this.id = id
-    else this.sink.onError(this, new ProtocolError('ERR_PROTOCOL', `the server's who-am-I reply is not a valid id`))
+    else this.owner.onError(this, new ProtocolError('ERR_PROTOCOL', DEV ? `the server's who-am-I reply is not a valid id` : 'bad id'))
     if (this.state !== 'connecting') return
-    this.state = 'open'
     this.lostAt = 0
-    if (this.o.verify && this.o.registrationCheck > 0 && this.id) {
-      this.createdAt = 0
-      this.verifyAt = clock() + this.o.registrationCheck
-      this.schedule(clock())
-    }
-    this.flush()
-    this.sink.onState(this, 'open', {})
-  }
-
-  /**
-   * The registration check: the reference server answers who-am-I even for an instance it no longer lists
-   * (deregistered as a duplicate, or stale), which then stays open and deaf. REST says whether the server still
-   * lists this instance, and with the `created_at` seen the first time, whether it is still ours.
-   */
-  private verify(): void {
-    this.verifyAt = 0 // none other while this one is under way
-    const raw = this.raw
-    const id = this.id!
-    this.o.verify!(this.address, this.channel, id, this.o.rest).then(
-      (instance) => this.verified(raw, id, instance),
-      (error: SockError) => this.verified(raw, id, error),
-    )
-  }
-
-  private verified(raw: Socket | undefined, id: string, r: Instance | null | SockError): void {
-    if (raw !== this.raw || this.state !== 'open') return // this connection is gone: its check says nothing
-    if (r === null) return this.drop(`not registered: ${this.address} no longer lists instance '${id}' in channel '${this.channel}' though it still answers (deregistered as a duplicate or as stale), rejoining`, true)
-    if (r instanceof Error) {
-      if (!this.verifyFailed) {
-        this.verifyFailed = true // once per connection: a server without REST routes would say so every interval
-        this.sink.onError(this, new ConnectionError(r.code, `registration check of '${id}' in channel '${this.channel}' failed: ${r.message} (checks go on; set registrationCheck: 0 for a server without REST routes)`, undefined, { cause: r }))
-      }
-    } else {
-      const created = r.createdAt.getTime()
-      if (this.createdAt && created !== this.createdAt) {
-        const error = new ConnectionError('ERR_REJECTED', `${this.address} lists instance '${id}' in channel '${this.channel}' as created at ${r.createdAt.toISOString()}, not when we joined: another instance took the id and this connection no longer receives; give every client its own id`)
-        return this.shutdown('closed', error, { code: 1008, reason: 'id taken by another instance' })
-      }
-      this.createdAt = created
-    }
-    const now = clock()
-    this.verifyAt = now + this.o.registrationCheck
-    this.schedule(now)
+    this.setState('open', {})
+    this.flush() // queued frames first, then what 'open' listeners sent (it queued behind them)
   }
 
   /** Checks liveness now (page visible again, network back): reconnect at once if waiting, else probe. */
@@ -365,25 +316,25 @@ export class Connection {
 
   received(data: unknown): void {
     const d = decodeFrame(data)
-    if (d.error) return this.sink.onError(this, d.error)
+    if (d.error) return this.owner.onError(this, d.error)
     const f = d.frame
     if (f.type === TYPE_WHOAMI) return this.onWhoami(f.data)
-    this.sink.onFrame(this, f)
+    this.owner.onFrame(this, f)
   }
 
   /** The socket reported an error; its close follows (or `drop()` ends it). */
   failed(message: string): void {
     if (this.state === 'closed' || this.state === 'giveup') return
     this.failure = redact(message || 'network error')
-    const what = this.openedAt ? `lost ${this.address}` : `cannot reach ${this.address}`
-    this.sink.onError(this, new ConnectionError('ERR_NETWORK', `${what} for channel '${this.channel}': ${this.failure}`))
+    this.owner.onError(this, new ConnectionError('ERR_NETWORK', DEV ? `${this.openedAt ? 'lost' : 'cannot reach'} ${this.address} for channel '${this.channel}': ${this.failure}` : this.failure))
   }
 
   /** The socket refused an inbound frame over `maxMessageBytes` (ws closes it with 1009): say so, then reconnect. */
   refused(): void {
     this.refusedInbound = true
-    this.failure = `refused a frame larger than maxMessageBytes (${this.o.wsOptions?.maxPayload} bytes)`
-    this.sink.onError(this, new ConnectionError('ERR_FRAME_TOO_LARGE', `${this.address} sent a frame on channel '${this.channel}' larger than maxMessageBytes allows (${this.o.wsOptions?.maxPayload} bytes): refused unread, reconnecting; raise maxMessageBytes if such frames are expected`, 1009))
+    const max = this.o.wsOptions?.maxPayload
+    this.failure = DEV ? `refused a frame larger than maxMessageBytes (${max} bytes)` : 'frame too large'
+    this.owner.onError(this, new ConnectionError('ERR_FRAME_TOO_LARGE', DEV ? `${this.address} sent a frame on channel '${this.channel}' larger than maxMessageBytes allows (${max} bytes): refused unread, reconnecting; raise maxMessageBytes if such frames are expected` : 'inbound frame too large', 1009))
   }
 
   closed(code: number, reason: string): void {
@@ -395,7 +346,7 @@ export class Connection {
    * Abandons the socket as dead (it may never report its close) and lets the retry policy reconnect; `now`: at
    * once (the server may hold a stale instance of ours), not after a backoff delay.
    */
-  private drop(reason: string, now = false): void {
+  drop(reason: string, now = false): void {
     const raw = this.detach()
     if (!raw) return // already gone: its loss is handled
     this.failure = reason
@@ -407,8 +358,6 @@ export class Connection {
     const raw = this.raw
     if (raw) raw[OWNER] = this.raw = undefined
     this.draining = false
-    this.verifyAt = 0
-    this.verifyFailed = false
     return raw
   }
 
@@ -427,18 +376,15 @@ export class Connection {
       // Policy violation: wrong token, bad channel, duplicate id. Retrying cannot help, with one exception: a
       // duplicate id soon after we lost a connection of our own may be that connection, which the server has not
       // seen die yet (a network that swallowed it without a FIN). That one is retried, for a bounded time.
-      const ours = /duplicate id/i.test(reason) && this.lostAt > 0 && t - this.lostAt < this.o.duplicateIdTimeout
-      if (!ours) {
-        const error = new ConnectionError('ERR_REJECTED', `${this.address} rejected channel '${this.channel}': ${reason || 'policy violation'} (close 1008)`, 1008)
-        return this.shutdown('closed', error, { code, reason })
+      if (!(/duplicate id/i.test(reason) && this.lostAt && t - this.lostAt < this.o.duplicateIdTimeout)) {
+        return this.reject(new ConnectionError('ERR_REJECTED', DEV ? `${this.address} rejected channel '${this.channel}': ${reason || 'policy violation'} (close 1008)` : reason || 'rejected', 1008), { code, reason })
       }
-      this.failure = `${reason} (close 1008): the server may still hold our previous connection, retrying for up to duplicateIdTimeout (${this.o.duplicateIdTimeout} ms)`
+      this.failure = DEV ? `${reason} (close 1008): the server may still hold our previous connection, retrying for up to duplicateIdTimeout (${this.o.duplicateIdTimeout} ms)` : reason
     }
     this.lastReason = this.failure ?? `closed with ${code}${reason ? ` (${reason})` : ''}`
     this.failure = undefined
     // The next attempt is armed before anyone hears of the loss, so a listener that throws, closes or reconnects
     // can neither strand the connection nor schedule a second attempt, and what it sends is queued.
-    this.state = 'reconnecting'
     const attempt = ++this.retries
     const giveUp = attempt > this.o.reconnect.maxRetries
     const delay = giveUp || now ? 0 : backoffDelay(attempt, this.o.reconnect, this.o.random)
@@ -446,26 +392,16 @@ export class Connection {
       this.waiting = true
       sleep(this, delay)
     }
-    try {
-      if (code === 1009 && !refused) {
-        this.sink.onError(this, new ConnectionError('ERR_FRAME_TOO_LARGE', `${this.address} closed the connection because a frame exceeded its read limit (close 1009): set maxFrameBytes to the server's -limit`, 1009))
-      }
-      if (this.state === 'reconnecting') this.sink.onState(this, 'reconnecting', { code, reason })
-    } finally {
-      // Failover: the next attempt goes to the next address (the close above still named the lost one).
-      if (this.waiting && this.addresses.length > 1) this.index = (this.index + 1) % this.addresses.length
-    }
+    const error = code === 1009 && !refused ? new ConnectionError('ERR_FRAME_TOO_LARGE', DEV ? `${this.address} closed the connection because a frame exceeded its read limit (close 1009): set maxFrameBytes to the server's -limit` : 'frame over the server limit', 1009) : undefined
+    this.setState('reconnecting', { code, reason, error }) // 'close' names the address lost
     if (this.state !== 'reconnecting') return
-    if (giveUp) return this.giveUp()
-    this.sink.onReconnect(this, { attempt, delay, reason: this.lastReason })
+    if (giveUp) return this.reject(new ConnectionError('ERR_GAVE_UP', DEV ? `gave up on channel '${this.channel}' after ${this.o.reconnect.maxRetries} retries (last: ${this.lastReason}); call reconnect() to try again` : 'gave up'), {}, 'giveup')
+    this.address = this.owner.next(this) // and 'reconnect' the one the retry goes to
+    this.owner.onReconnect(this, { attempt, delay, reason: this.lastReason })
   }
 
-  private giveUp(): void {
-    const error = new ConnectionError('ERR_GAVE_UP', `gave up on channel '${this.channel}' after ${this.o.reconnect.maxRetries} retries (last: ${this.lastReason}); call reconnect() to try again`)
-    this.shutdown('giveup', error, {})
-  }
-
-  private shutdown(state: 'closed' | 'giveup', error: SockError | undefined, detail: { code?: number; reason?: string }): void {
+  /** Ends the connection for good with `error`: a rejection (close 1008), a give-up, or (no error) `close()`. */
+  reject(error: SockError | undefined, detail: { code?: number; reason?: string }, state: 'closed' | 'giveup' = 'closed'): void {
     this.stopTimers()
     this.openedAt = this.lostAt = 0
     this.id = this.failure = undefined
@@ -476,7 +412,7 @@ export class Connection {
       // reading gets one second.
       if (isNode(raw)) (setTimeout(terminate, 1000, raw) as { unref?: () => void }).unref?.()
     }
-    this.rejectQueue(error ?? new ConnectionError('ERR_CLOSED', `channel '${this.channel}' was closed before the frame could be sent`))
+    this.rejectQueue(error ?? new ConnectionError('ERR_CLOSED', DEV ? `channel '${this.channel}' was closed before the frame could be sent` : 'closed'))
     this.setState(state, { ...detail, error })
   }
 
@@ -491,8 +427,7 @@ export class Connection {
   }
 
   close(): void {
-    if (this.state === 'closed') return
-    this.shutdown('closed', undefined, { code: 1000 })
+    if (this.state !== 'closed') this.reject(undefined, { code: 1000 })
   }
 
   /**
@@ -510,7 +445,7 @@ export class Connection {
       return SENT
     }
     if (this.state === 'closed' || this.state === 'giveup') {
-      return { status: 'failed', error: new ConnectionError(this.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED', `channel '${this.channel}' on ${this.address} is ${this.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}: nothing was sent`) }
+      return { status: 'failed', error: new ConnectionError(this.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED', DEV ? `channel '${this.channel}' on ${this.address} is ${this.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}: nothing was sent` : this.state) }
     }
     const q = this.o.queue
     const queue = (this.queue ??= [])
@@ -520,13 +455,13 @@ export class Connection {
       while (queue.length && full()) {
         const old = queue.shift()!
         this.queuedBytes -= old.cost
-        old.reject(new ConnectionError('ERR_QUEUE_FULL', `dropped from the send queue of channel '${this.channel}' on ${this.address} to make room for newer frames (overflow: 'drop-oldest')`))
+        old.reject(new ConnectionError('ERR_QUEUE_FULL', DEV ? `dropped from the send queue of channel '${this.channel}' on ${this.address} to make room for newer frames (overflow: 'drop-oldest')` : 'dropped'))
       }
     }
     if (full()) {
       if (!queue.length) this.queue = undefined
       const why = this.state === 'open' ? `while its socket holds more than highWaterMark (${this.o.highWaterMark} bytes) the peer has not read` : 'while it is not open'
-      return { status: 'failed', error: new ConnectionError('ERR_QUEUE_FULL', `send queue of channel '${this.channel}' on ${this.address} is full (${queue.length} frames, ${this.queuedBytes} bytes; limits ${q.maxCount} / ${q.maxBytes}) ${why}: await your sends, or raise the queue limits`) }
+      return { status: 'failed', error: new ConnectionError('ERR_QUEUE_FULL', DEV ? `send queue of channel '${this.channel}' on ${this.address} is full (${queue.length} frames, ${this.queuedBytes} bytes; limits ${q.maxCount} / ${q.maxBytes}) ${why}: await your sends, or raise the queue limits` : 'queue full') }
     }
     const written = new Promise<string>((resolve, reject) => queue.push({ text, cost, resolve, reject }))
     this.queuedBytes += cost
@@ -563,7 +498,7 @@ export class Connection {
 
   /** Flushes again once the socket drained: on Node's 'drain', or by polling `bufferedAmount` (browsers have no event). */
   private awaitDrain(): void {
-    if (this.draining) return
+    if (this.draining || !this.raw) return
     this.draining = true
     const raw = this.raw!
     const tcp = (raw as { _socket?: { once?(e: string, f: () => void): void; off?(e: string, f: () => void): void } })._socket
@@ -600,11 +535,5 @@ export class Connection {
     unsleep(this)
     this.waiting = false
     this.probeSentAt = this.pingSentAt = 0
-  }
-
-  private setState(state: ConnectionState, detail: { code?: number; reason?: string; error?: SockError }): void {
-    if (this.state === state && !detail.error) return
-    this.state = state
-    this.sink.onState(this, state, detail)
   }
 }

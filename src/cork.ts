@@ -6,8 +6,8 @@
  * `BATCH` bytes it is flushed, so an unpaced burst (thousands of sends in one synchronous loop) streams while the
  * loop runs instead of leaving all at its end. Browser-safe.
  */
-const TICK = Symbol('sock-client tick')
-const BYTES = Symbol('sock-client batched')
+const TICK = /* @__PURE__ */ Symbol('sock-client tick')
+const BYTES = /* @__PURE__ */ Symbol('sock-client batched')
 
 /**
  * Bytes (UTF-16 units of the frames' text) a batch holds before it is flushed: Linux's default TCP send buffer

@@ -1,11 +1,11 @@
 /**
- * sock-client's own frames, in types it reserves (documented in the README):
+ * sock-client's own frames, in types it reserves (documented in docs/protocol.md):
  * - `TYPE_EVENT` (7): an event envelope, `data` = the JSON text `{"i": id, "e": event, "d": payload}`; with a codec
  *   other than JSON, `{"i", "e", "c": codec name, "d": the codec's string}`.
- * - `TYPE_CHUNK` (8): one piece of an envelope too large for one frame, `data` = `<id>:<index>:<count>:<length>:<piece>`.
- * Browser-safe; no sockets.
+ * - `TYPE_CHUNK` (8): one piece of an envelope too large for one frame (the chunks feature).
+ * Browser-safe; no sockets. The core reads and writes JSON; other codecs come from the codecs feature.
  */
-import { findCodec, json, type Codec } from './codec'
+import { DEV } from './dev'
 import { ProtocolError } from './errors'
 
 export const TYPE_EVENT = 7
@@ -17,6 +17,23 @@ export const TYPE_CHUNK = 8
  */
 export const MAX_ID = 64
 export const MAX_EVENT = 256
+
+/** Turns an event payload into the string an envelope carries, and back. */
+export interface Codec {
+  /** Written into the envelope (`c`), so the receiver knows how to decode. `json` is implied when absent. */
+  readonly name: string
+  encode(data: unknown): string
+  decode(text: string): unknown
+}
+
+export const json: Codec = {
+  name: 'json',
+  encode: (data) => JSON.stringify(data),
+  decode: (text) => JSON.parse(text),
+}
+
+/** Finds a codec by the name an envelope gives (the codecs feature's registry); the core knows only JSON. */
+export type CodecLookup = (name: string) => Codec | undefined
 
 export interface Envelope {
   /** Message id, unique per sender: delivers a message once when it arrives over several servers. */
@@ -34,10 +51,10 @@ export function encodeEnvelope(id: string, event: string, data: unknown, codec: 
   return `${head},"c":${JSON.stringify(codec.name)},"d":${JSON.stringify(codec.encode(data))}}`
 }
 
-const bad = (why: string) => new ProtocolError('ERR_PROTOCOL', `received a malformed event envelope: ${why}`)
+const bad = (why: string) => new ProtocolError('ERR_PROTOCOL', DEV ? `received a malformed event envelope: ${why}` : 'bad envelope')
 
-export function decodeEnvelope(text: string): Envelope | ProtocolError {
-  return decodeOwn(text) ?? decodeAny(text)
+export function decodeEnvelope(text: string, codecs?: CodecLookup): Envelope | ProtocolError {
+  return decodeOwn(text) ?? decodeAny(text, codecs)
 }
 
 /** The bounds on a decoded id and event, as one error. */
@@ -74,7 +91,7 @@ function decodeOwn(s: string): Envelope | ProtocolError | undefined {
   }
 }
 
-function decodeAny(text: string): Envelope | ProtocolError {
+function decodeAny(text: string, codecs?: CodecLookup): Envelope | ProtocolError {
   let o: { i?: unknown; e?: unknown; c?: unknown; d?: unknown }
   try {
     o = JSON.parse(text)
@@ -85,25 +102,12 @@ function decodeAny(text: string): Envelope | ProtocolError {
   const tooLong = checkNames(o.i, o.e)
   if (tooLong) return tooLong
   if (o.c === undefined || o.c === 'json') return { id: o.i, event: o.e, data: o.d }
-  const codec = typeof o.c === 'string' ? findCodec(o.c) : undefined
-  if (!codec) return bad(`codec ${JSON.stringify(o.c)} is not loaded (for msgpack: import { msgpack } from 'sock-client/msgpack')`)
+  const codec = typeof o.c === 'string' ? codecs?.(o.c) : undefined
+  if (!codec) return bad(DEV ? `codec ${JSON.stringify(o.c)} is not loaded (for msgpack: import { msgpack } from 'sock-client/msgpack'${codecs ? '' : ", on a client with the codecs feature from 'sock-client/codecs'"})` : 'unknown codec')
   if (typeof o.d !== 'string') return bad(`codec ${o.c} needs a string payload`)
   try {
     return { id: o.i, event: o.e, data: codec.decode(o.d) }
   } catch (e) {
     return bad(`${o.c} payload does not decode (${(e as Error)?.message ?? e})`)
   }
-}
-
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
-
-/** `n` random ASCII letters and digits (crypto-quality where the runtime has it). */
-export function randomName(n: number): string {
-  const bytes = new Uint8Array(n)
-  const c = (globalThis as { crypto?: Crypto }).crypto
-  if (c?.getRandomValues) c.getRandomValues(bytes)
-  else for (let i = 0; i < n; i++) bytes[i] = (Math.random() * 256) | 0
-  let s = ''
-  for (const b of bytes) s += ALPHABET[b % 62]
-  return s
 }

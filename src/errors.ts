@@ -3,6 +3,9 @@
  * and a literal `name`, so `err instanceof X` and `isX(err)` (which also matches by name, across
  * bundles and realms) both work.
  */
+import { DEV } from './dev'
+import { hideSecrets } from './secrets'
+
 export type SockErrorCode =
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_ADDRESS'
@@ -36,14 +39,6 @@ export class ValidationError extends SockError {
   }
 }
 
-/**
- * Hides what could be a credential in an address as given: the userinfo (`//user:pass@`) and the query
- * (`?token=...`). Addresses may come with one; errors and logs must never show it.
- */
-export function hideSecrets(s: string): string {
-  return s.replace(/(\/\/)[^/?#\s'"]*@/g, '$1***@').replace(/\?[^#\s'"]*/g, '?***')
-}
-
 const hideIn = (v: unknown): unknown => (typeof v === 'string' ? hideSecrets(v) : Array.isArray(v) ? v.map(hideIn) : v)
 
 /** `setup()` got an address it cannot use. `value` is the offending value, with any credential in it hidden. */
@@ -65,7 +60,7 @@ export class FrameTooLargeError extends SockError {
   constructor(
     readonly bytes: number,
     readonly limit: number,
-    message = `frame of ${bytes} bytes exceeds maxFrameBytes (${limit}); send less data, use signal() (which splits large payloads) or raise maxFrameBytes to the server's -limit`,
+    message = DEV ? `frame of ${bytes} bytes exceeds maxFrameBytes (${limit}); send less data, use signal() (which splits large payloads) or raise maxFrameBytes to the server's -limit` : 'frame too large',
   ) {
     super('ERR_FRAME_TOO_LARGE', message)
   }
@@ -114,7 +109,7 @@ export class MissingPackageError extends SockError {
     readonly feature: string,
     options?: { cause?: unknown },
   ) {
-    super('ERR_MISSING_PACKAGE', `${feature} needs the ${packageName} package, an optional peer dependency of sock-client that is not installed: run npm i ${packageName}`, options)
+    super('ERR_MISSING_PACKAGE', DEV ? `${feature} needs the ${packageName} package, an optional peer dependency of sock-client that is not installed: run npm i ${packageName}` : `npm i ${packageName}`, options)
     this.install = `npm i ${packageName}`
   }
 }

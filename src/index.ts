@@ -1,28 +1,17 @@
-export { SockClient, SockConnection, SOCKET } from './client'
-export type { SockClientOptions, SockMessage, SockFile, LifecycleInfo, LifecycleEvent, EventMap, AnyEvents, Unsubscribe, FileInput, SendFileOptions, MessagesOptions } from './client'
-export { json, registerCodec } from './codec'
-export type { Codec } from './codec'
-export { AddressBook, parseAddress, makeAddress, mix, flat } from './address'
+// `sock-client`: the full client (every feature composed in), its errors and guards, and the public types.
+// The kernel alone is `sock-client/core`; each feature has a subpath of its own; frame codecs for other
+// implementers are in `sock-client/protocol`.
+export { SockClient, ALL_FEATURES } from './full'
+export type { SockClientOptions } from './full'
+export { SockConnection, SOCKET } from './client'
+export type { CoreOptions, SockMessage, SockFile, LifecycleInfo, LifecycleEvent, EventMap, AnyEvents, Unsubscribe } from './client'
+export type { FileInput, SendFileOptions } from './files'
+export type { MessagesOptions } from './messages'
+export type { Codec } from './envelope'
 export type { Address, AddressList, Mode, ListType, SetupArgs, Port, NamedAddress } from './address'
 export type { ConnectionState, QueueOptions, WebSocketLike } from './connection'
 export type { SendReport, ConnectionInfo } from './channel'
-export { backoffDelay, backoffCap, DEFAULT_RECONNECT } from './backoff'
 export type { ReconnectOptions } from './backoff'
-export {
-  channelUrl,
-  encodeFrame,
-  decodeFrame,
-  redact,
-  utf8Length,
-  isName,
-  TYPE_PING,
-  TYPE_WHOAMI,
-  TYPE_TEXT,
-  TYPE_FILE,
-  DEFAULT_MAX_FRAME_BYTES,
-} from './protocol'
-export type { Frame, Decoded } from './protocol'
-export { TYPE_EVENT, TYPE_CHUNK } from './envelope'
-export { toBase64, fromBase64, crc32 } from './bytes'
 export type { Instance } from './rest'
+export type { Feature } from './feature'
 export * from './errors'

@@ -2,6 +2,7 @@
  * Sock frames: the connection URL, encoding with a byte-size check, defensive decoding, reserved types.
  * Browser-safe; knows nothing of events or reconnects.
  */
+import { DEV } from './dev'
 import { FrameTooLargeError, ProtocolError, ValidationError } from './errors'
 
 /** Keep-alive ping: marks the instance alive, no reply. */
@@ -29,16 +30,18 @@ export function isName(v: unknown): v is string {
   return typeof v === 'string' && NAME_RE.test(v)
 }
 
+const quote = (v: unknown): string => JSON.stringify(v) ?? String(v)
+
 export function checkChannel(channel: unknown, argument = 'channel'): string {
   if (!isName(channel)) {
-    throw new ValidationError(argument, `invalid channel ${JSON.stringify(channel) ?? String(channel)}: a Sock channel name is ASCII letters and digits only ([A-Za-z0-9]+), as in 'chat' or 'room42'`)
+    throw new ValidationError(argument, DEV ? `invalid channel ${quote(channel)}: a Sock channel name is ASCII letters and digits only ([A-Za-z0-9]+), as in 'chat' or 'room42'` : 'invalid channel')
   }
   return channel
 }
 
 export function checkId(id: unknown, argument = 'id'): string {
   if (!isName(id)) {
-    throw new ValidationError(argument, `invalid id ${JSON.stringify(id) ?? String(id)}: an instance id is ASCII letters and digits only ([A-Za-z0-9]+); omit it to let the server pick one`)
+    throw new ValidationError(argument, DEV ? `invalid id ${quote(id)}: an instance id is ASCII letters and digits only ([A-Za-z0-9]+); omit it to let the server pick one` : 'invalid id')
   }
   return id
 }
@@ -46,14 +49,14 @@ export function checkId(id: unknown, argument = 'id'): string {
 export function checkToken(token: unknown, argument = 'token'): string | undefined {
   if (token === undefined) return undefined
   if (typeof token !== 'string' || token === '') {
-    throw new ValidationError(argument, `invalid ${argument}: it must be a non-empty string; omit it to use the server's default ('demo')`)
+    throw new ValidationError(argument, DEV ? `invalid ${argument}: it must be a non-empty string; omit it to use the server's default ('demo')` : `invalid ${argument}`)
   }
   return token
 }
 
 /** `<base>/channel/<channel>?id=<id>&token=<token>`, every part encoded; id and token only when set. */
 export function channelUrl(base: string, channel: string, id?: string, token?: string): string {
-  let url = `${base}/channel/${encodeURIComponent(checkChannel(channel))}`
+  const url = `${base}/channel/${encodeURIComponent(checkChannel(channel))}`
   const q: string[] = []
   if (id !== undefined) q.push(`id=${encodeURIComponent(checkId(id))}`)
   if (checkToken(token) !== undefined) q.push(`token=${encodeURIComponent(token!)}`)
@@ -65,19 +68,11 @@ export function redact(text: string): string {
   return text.replace(/([?&]token=)[^&#\s]*/g, '$1***')
 }
 
-/** UTF-8 byte length of a string, without allocating. */
+let encoder: TextEncoder | undefined
+
+/** UTF-8 byte length of a string (a lone surrogate counts as the 3 bytes of U+FFFD, as a WebSocket sends it). */
 export function utf8Length(s: string): number {
-  let n = s.length
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c < 0x80) continue
-    if (c < 0x800) n += 1
-    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      n += 2 // surrogate pair: 2 UTF-16 units, 4 bytes
-      i++
-    } else n += 2
-  }
-  return n
+  return (encoder ??= new TextEncoder()).encode(s).length
 }
 
 /**
@@ -85,11 +80,16 @@ export function utf8Length(s: string): number {
  * type or non-string data and `FrameTooLargeError` when the UTF-8 frame exceeds `maxFrameBytes`.
  */
 export function encodeFrame(type: number, data: string, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): string {
-  if (!Number.isSafeInteger(type)) throw new ValidationError('type', `invalid type ${String(type)}: a Sock frame type is an integer (1 text, 2 file, > 2 for applications)`)
-  if (typeof data !== 'string') throw new ValidationError('data', `invalid data of type ${data === null ? 'null' : typeof data}: a raw Sock frame carries a string; use signal() for other payloads`)
+  checkFrame(type, data)
   const text = fitFrame(type, data, maxFrameBytes)
   if (typeof text === 'number') throw new FrameTooLargeError(text, maxFrameBytes)
   return text
+}
+
+/** Throws `ValidationError` unless `type` is an integer and `data` a string (what a raw Sock frame carries). */
+export function checkFrame(type: unknown, data: unknown): void {
+  if (!Number.isSafeInteger(type)) throw new ValidationError('type', DEV ? `invalid type ${String(type)}: a Sock frame type is an integer (1 text, 2 file, > 2 for applications)` : 'invalid type')
+  if (typeof data !== 'string') throw new ValidationError('data', DEV ? `invalid data of type ${data === null ? 'null' : typeof data}: a raw Sock frame carries a string; use signal() for other payloads` : 'invalid data')
 }
 
 /** The frame of a valid type and string data, or its size in UTF-8 bytes when that exceeds `maxFrameBytes`. */
@@ -110,27 +110,14 @@ let decoder: TextDecoder | undefined
 function toText(raw: unknown): string | undefined {
   if (typeof raw === 'string') return raw
   if (raw instanceof ArrayBuffer || ArrayBuffer.isView(raw)) {
-    decoder ??= new TextDecoder('utf-8', { fatal: true })
     try {
-      return decoder.decode(raw as ArrayBuffer)
-    } catch {
-      return undefined
-    }
-  }
-  if (Array.isArray(raw) && raw.every((x) => ArrayBuffer.isView(x))) {
-    // ws's 'nodebuffer' fragments
-    const parts = raw as Uint8Array[]
-    const all = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
-    let o = 0
-    for (const p of parts) all.set(p, (o += p.byteLength) - p.byteLength)
-    return toText(all)
+      return (decoder ??= new TextDecoder('utf-8', { fatal: true })).decode(raw as ArrayBuffer)
+    } catch {}
   }
   return undefined
 }
 
-function fail(message: string): Decoded {
-  return { error: new ProtocolError('ERR_PROTOCOL', message) }
-}
+const fail = (message: string): Decoded => ({ error: new ProtocolError('ERR_PROTOCOL', message) })
 
 /**
  * Decodes an inbound frame (text or binary) defensively: never throws. `{"error": ...}` frames become a
@@ -138,22 +125,22 @@ function fail(message: string): Decoded {
  */
 export function decodeFrame(raw: unknown): Decoded {
   const text = toText(raw)
-  if (text === undefined) return fail('received a binary frame that is not UTF-8 text')
+  if (text === undefined) return fail(DEV ? 'received a binary frame that is not UTF-8 text' : 'not UTF-8')
   let v: unknown
   try {
     v = JSON.parse(text)
   } catch {
-    return fail(`received a frame that is not JSON (${text.length} chars)`)
+    return fail(DEV ? `received a frame that is not JSON (${text.length} chars)` : 'not JSON')
   }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return fail('received JSON that is not a Sock frame object')
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return fail(DEV ? 'received JSON that is not a Sock frame object' : 'not a frame')
   const o = v as Record<string, unknown>
   if ('error' in o) {
     return { error: new ProtocolError('ERR_SERVER', `server error: ${typeof o.error === 'string' ? o.error : JSON.stringify(o.error)}`) }
   }
   const type = o.type === undefined ? TYPE_WHOAMI : o.type
-  if (!Number.isSafeInteger(type)) return fail('received a frame whose type is not an integer')
-  if (o.data !== undefined && typeof o.data !== 'string') return fail('received a frame whose data is not a string')
-  if (o.from !== undefined && typeof o.from !== 'string') return fail('received a frame whose from is not a string')
+  if (!Number.isSafeInteger(type) || (o.data !== undefined && typeof o.data !== 'string') || (o.from !== undefined && typeof o.from !== 'string')) {
+    return fail(DEV ? 'received a frame whose type is not an integer, or whose data or from is not a string' : 'bad frame')
+  }
   // The parsed object is the frame (no copy per message); only missing fields are filled in.
   o.type = type
   o.data ??= ''

@@ -1,7 +1,17 @@
-/** The Sock REST routes over fetch, with a timeout and typed errors. Knows nothing of sockets. */
+/**
+ * The REST feature (`sock-client/rest`): the Sock REST routes over fetch, with a timeout and typed errors
+ * (`instances`, `instance`), and the registration check, which asks them whether the server still lists each
+ * open instance of ours. Knows nothing of sockets.
+ */
 import type { Address } from './address'
-import { RestError } from './errors'
+import type { Channel } from './channel'
+import { positive, type SockClient } from './client'
+import type { Connection } from './connection'
+import { DEV } from './dev'
+import { ConnectionError, RestError, type SockError } from './errors'
+import type { Feature } from './feature'
 import { checkChannel, checkId } from './protocol'
+import { sleep, unsleep, type Sleeper } from './timers'
 
 export interface Instance {
   channel: string
@@ -35,7 +45,7 @@ function toInstance(v: unknown, address: Address, url: string): Instance {
 /** GET a JSON route; `undefined` on 404. */
 async function get(url: string, o: RestOptions): Promise<unknown> {
   const f = o.fetch ?? globalThis.fetch
-  if (typeof f !== 'function') throw new RestError('ERR_NETWORK', 'no fetch() in this runtime: pass options.fetch')
+  if (typeof f !== 'function') throw new RestError('ERR_NETWORK', DEV ? 'no fetch() in this runtime: pass options.fetch' : 'no fetch()')
   const ctrl = new AbortController()
   const timer = setTimeout(() => ctrl.abort(), o.timeout)
   let res: Response
@@ -96,4 +106,105 @@ export async function mergeAll(addresses: readonly Address[], ask: (a: Address) 
     }
   }
   return [...byId.values()]
+}
+
+/** The REST feature's options (in `sock-client`'s `SockClientOptions`). */
+export interface RestFeatureOptions {
+  /** REST timeout in ms (default 5000). */
+  restTimeout?: number
+  /** fetch for REST; defaults to the global one. */
+  fetch?: typeof fetch
+  /**
+   * Interval in ms of the registration check (default 60 000; 0 turns it off): REST tells whether the server still
+   * lists this instance, which it may not while it still answers who-am-I (deregistered as a duplicate or as stale).
+   * Turn it off for a server without REST routes, or behind a balancer whose nodes do not share their registry.
+   */
+  registrationCheck?: number
+}
+
+const DEFAULT_REST: RestOptions = { timeout: 5000 }
+const restOf = (client: SockClient<any>) => client.k.rest as RestOptions
+
+/** Every instance in `channel`, from every address, merged by id (`[]` when nobody is in it). */
+export function instances(client: SockClient<any>, channel: string): Promise<Instance[]> {
+  client.checkWire(channel)
+  return mergeAll(client.connection.addressesOrThrow(), (a) => listInstances(a, channel, restOf(client)))
+}
+
+/** One instance of `channel`, or `null`. */
+export function instance(client: SockClient<any>, channel: string, id: string): Promise<Instance | null> {
+  client.checkWire(channel)
+  checkId(id)
+  return mergeAll(client.connection.addressesOrThrow(), (a) => getInstance(a, channel, id, restOf(client))).then((all) => all[0] ?? null)
+}
+
+/**
+ * The registration check of one open connection: the reference server answers who-am-I even for an instance it no
+ * longer lists (deregistered as a duplicate, or stale), which then stays open and deaf. REST says whether the server
+ * still lists the instance, and with the `created_at` seen the first time, whether it is still ours.
+ */
+class Check implements Sleeper {
+  due = 0
+  slot = -1
+  private createdAt = 0
+  private failed = false
+
+  constructor(
+    private readonly ch: Channel,
+    private readonly conn: Connection,
+    private readonly every: number,
+  ) {
+    sleep(this, every)
+  }
+
+  wake(): void {
+    const { ch, conn } = this
+    const id = conn.id
+    if (!id || checks.get(conn) !== this) return
+    getInstance(conn.address, ch.name, id, ch.host.k.rest as RestOptions).then(
+      (r) => this.done(id, r),
+      (e: SockError) => this.done(id, e),
+    )
+  }
+
+  private done(id: string, r: Instance | null | SockError): void {
+    const { ch, conn } = this
+    if (checks.get(conn) !== this || conn.state !== 'open') return // this connection is gone: its check says nothing
+    if (r === null) return conn.drop(DEV ? `not registered: ${conn.address} no longer lists instance '${id}' in channel '${ch.name}' though it still answers (deregistered as a duplicate or as stale), rejoining` : 'not registered', true)
+    if (r instanceof Error) {
+      if (!this.failed) {
+        this.failed = true // once per connection: a server without REST routes would say so every interval
+        ch.fail(conn, new ConnectionError(r.code, DEV ? `registration check of '${id}' in channel '${ch.name}' failed: ${r.message} (checks go on; set registrationCheck: 0 for a server without REST routes)` : 'registration check failed', undefined, { cause: r }))
+      }
+    } else {
+      const created = r.createdAt.getTime()
+      if (this.createdAt && created !== this.createdAt) {
+        const error = new ConnectionError('ERR_REJECTED', DEV ? `${conn.address} lists instance '${id}' in channel '${ch.name}' as created at ${r.createdAt.toISOString()}, not when we joined: another instance took the id and this connection no longer receives; give every client its own id` : 'id taken', 1008)
+        return conn.reject(error, { code: 1008, reason: 'id taken by another instance' })
+      }
+      this.createdAt = created
+    }
+    sleep(this, this.every)
+  }
+}
+
+const checks = /* @__PURE__ */ new WeakMap<Connection, Check>()
+
+/** The REST feature: `new SockClient({ features: [rest] })` (`sock-client` has it). */
+export const rest: Feature = {
+  name: 'rest',
+  init(o: RestFeatureOptions, k: { rest?: RestOptions; registrationCheck?: number }) {
+    k.rest = o.restTimeout === undefined && !o.fetch ? DEFAULT_REST : { timeout: positive(o.restTimeout, 'options.restTimeout', 5000) || 5000, fetch: o.fetch }
+    k.registrationCheck = positive(o.registrationCheck, 'options.registrationCheck', 60_000)
+  },
+  // A check per open connection, started when it opens and dropped with its socket.
+  watch(ch, conn, state) {
+    const old = checks.get(conn)
+    if (old) {
+      unsleep(old)
+      checks.delete(conn)
+    }
+    const every = ch.host.k.registrationCheck as number
+    if (state === 'open' && every > 0 && conn.id) checks.set(conn, new Check(ch, conn, every))
+  },
 }

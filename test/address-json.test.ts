@@ -1,7 +1,8 @@
 // Addresses as JSON: every setup() form's list serializes as the strings String() gives (issue 16: it threw, since an
 // address refers to itself through the one-address list it shares).
 import { describe, expect, it } from 'vitest'
-import { parseAddress, SockClient } from '../src'
+import { SockClient } from '../src'
+import { parseAddress } from '../src/addresses'
 
 describe('JSON.stringify of addresses', () => {
   it.each([

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { AddressBook, AddressError, flat, isAddressError, mix, parseAddress, SockClient } from '../src'
+import { AddressError, isAddressError, SockClient } from '../src'
+import { AddressBook, flat, mix, parseAddress } from '../src/addresses'
 
 describe('parseAddress and setup() forms', () => {
   it.each([

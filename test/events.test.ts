@@ -1,7 +1,8 @@
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
 import { chunkData, splitChunks } from '../src/chunks'
-import { crc32, encodeFrame, fromBase64, SockClient, toBase64, TYPE_CHUNK, utf8Length, type LifecycleInfo, type SockFile, type SockMessage } from '../src'
+import { SockClient, type LifecycleInfo, type SockFile, type SockMessage } from '../src'
+import { crc32, encodeFrame, fromBase64, toBase64, TYPE_CHUNK, utf8Length } from '../src/protocol-entry'
 import { msgpack } from '../src/msgpack'
 import { client, closeAll, rawPeer, sleep, startServer, waitFor } from './helpers'
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws'
-import { chunkData, splitChunks } from '../src/chunks'
+import { chunkData, pendingBytes, splitChunks } from '../src/chunks'
 import { isSockError, SockClient } from '../src'
 
 // A hostile server on loopback feeds one SockClient arbitrary inbound frames. The client must never throw,
@@ -102,7 +102,7 @@ describe('fuzz: arbitrary inbound frames', () => {
         for (const f of frames) peer.send(f, { binary: f instanceof Uint8Array })
         peer.send(JSON.stringify({ type: 1, data: `__end__${k}`, from: 'fz' }))
         await arrived
-        const pending = (client as any).channels.get('fuzz').assembler.pendingBytes as number
+        const pending = pendingBytes(client.channelOf('fuzz'))
         expect(pending).toBeLessThanOrEqual(MAX_PENDING)
         expect(untyped).toEqual([])
         expect(client.stateOf('fuzz')).toBe('open')

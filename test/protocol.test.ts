@@ -1,16 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import {
-  channelUrl,
-  decodeFrame,
-  encodeFrame,
-  FrameTooLargeError,
-  isValidationError,
-  ProtocolError,
-  redact,
-  utf8Length,
-  ValidationError,
-} from '../src'
+import { FrameTooLargeError, isValidationError, ProtocolError, ValidationError } from '../src'
+import { channelUrl, decodeFrame, encodeFrame, redact, utf8Length } from '../src/protocol-entry'
 import { decodeEnvelope, encodeEnvelope } from '../src/envelope'
 
 describe('channelUrl', () => {

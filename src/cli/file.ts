@@ -1,7 +1,7 @@
 /** `sock file <channel> <path>`: sends a file (event `file`), with a progress bar on a terminal. */
 import { readFileSync, statSync } from 'node:fs'
 import { basename } from 'node:path'
-import type { SockClient } from '../client'
+import type { SockClient } from '../full'
 import { channelArg, clean, CLIENT_HELP, CLIENT_OPTIONS, connect, explain, formatBytes, makeClient, ONE_SHOT, positional, usageError, type Command } from './common'
 
 export const file: Command = {

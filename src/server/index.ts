@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { extname, join, normalize, resolve as resolvePath, sep } from 'node:path'
 import type { Duplex } from 'node:stream'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
-import { randomName } from '../envelope'
+import { randomName } from './random'
 import { isName } from '../protocol'
 import type { ClaimResult, RedisBridge, RedisStateInfo } from './redis'
 import { encode, Outbox } from './outbox'

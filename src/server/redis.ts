@@ -23,7 +23,7 @@
  * This file is only loaded (and ioredis with it) when `createSockServer({ redis })` is given.
  */
 import type { Redis as RedisClient, RedisOptions } from 'ioredis'
-import { randomName } from '../envelope'
+import { randomName } from './random'
 import { missingPackage } from '../peer'
 import { redactRedisUrl, redactSecrets } from './redis-url'
 

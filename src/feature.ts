@@ -1,0 +1,78 @@
+/**
+ * How a feature composes onto the kernel: one table of hooks, filled from the features a client is given
+ * (`new SockClient({ features: [chunks, files] })`) and read by the channel's message layer. A feature adds frame
+ * kinds (types it reads, envelopes too large to send whole), event payload readers, codecs, address forms and
+ * per-connection watchers here, never by patching a shared prototype. Types only, and the merge.
+ */
+import type { Address, Mode, SetupForms } from './address'
+import type { Channel, ChannelHost } from './channel'
+import type { Connection, ConnectionState } from './connection'
+import type { CodecLookup } from './envelope'
+import type { ProtocolError } from './errors'
+import type { Frame } from './protocol'
+
+/** Reads an inbound frame of a type the core does not: `8` (chunks), `2` (files). */
+export type Reader = (ch: Channel, conn: Connection, frame: Frame) => void
+
+/** Turns an event's payload into what listeners get (`file` envelopes into a `SockFile`), or a reason to drop it. */
+export type EventReader = (data: unknown, from: string) => unknown | ProtocolError
+
+/** Sends an envelope too large for one frame (chunks), reporting progress. */
+export type Splitter = (ch: Channel, id: string, text: string, onProgress?: (done: number, total: number) => void) => Promise<import('./channel').SendReport>
+
+/** Makes the channel for `name`: several connections in broadcast mode (the addresses feature). */
+export type ChannelMaker = (name: string, addresses: readonly Address[], mode: Mode, host: ChannelHost) => Channel | undefined
+
+/** Told of every state change of every connection (the REST feature's registration check). */
+export type Watcher = (ch: Channel, conn: Connection, state: ConnectionState) => void
+
+export interface Feature {
+  /** Its name, for the messages that say a feature is missing. */
+  readonly name: string
+  readonly read?: { readonly [type: number]: Reader }
+  readonly events?: { readonly [event: string]: EventReader }
+  readonly split?: Splitter
+  readonly codecs?: CodecLookup
+  readonly channel?: ChannelMaker
+  readonly setup?: SetupForms
+  readonly watch?: Watcher
+  /** Reads this feature's options when a client is made, into the client's configuration (see `Kernel`). */
+  readonly init?: (options: any, k: any) => void
+}
+
+/** The features of a client, merged. */
+export interface Features {
+  readonly names: readonly string[]
+  readonly read: { readonly [type: number]: Reader }
+  readonly events: { readonly [event: string]: EventReader }
+  readonly split?: Splitter
+  readonly codecs?: CodecLookup
+  readonly channel?: ChannelMaker
+  readonly setup?: SetupForms
+  readonly watch?: Watcher
+  readonly init: readonly ((options: any, k: any) => void)[]
+}
+
+const cache = /* @__PURE__ */ new WeakMap<readonly Feature[], Features>()
+
+/** Merges `list` into one table; the same array gives the same table (clients made alike share it). */
+export function compose(list: readonly Feature[] = []): Features {
+  let f = cache.get(list)
+  if (!f) {
+    const out: { -readonly [K in keyof Features]: Features[K] } = { names: [], read: {}, events: {}, init: [] }
+    for (const x of list) {
+      ;(out.names as string[]).push(x.name)
+      Object.assign(out.read, x.read)
+      Object.assign(out.events, x.events)
+      if (x.init) (out.init as unknown[]).push(x.init)
+      out.split ??= x.split
+      out.codecs ??= x.codecs
+      out.channel ??= x.channel
+      out.setup ??= x.setup
+      const [a, b] = [out.watch, x.watch]
+      out.watch = a && b ? (ch, conn, state) => (a(ch, conn, state), b(ch, conn, state)) : a ?? b
+    }
+    cache.set(list, (f = out))
+  }
+  return f
+}
