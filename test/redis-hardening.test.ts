@@ -100,11 +100,13 @@ describe('Redis: every command has a deadline', () => {
       let t0 = performance.now()
       const res = await fetch(`${a.httpUrl}/api/channel/stall`, { signal: AbortSignal.timeout(4000) }) // before: hung for as long as Redis did
       expect(res.status).toBe(503)
+      console.log(`Redis stopped: REST 503 after ${Math.round(performance.now() - t0)} ms`)
       expect(performance.now() - t0).toBeLessThan(3000)
       t0 = performance.now()
       const late = await rawPeer(`${b.url}/channel/stall?id=late`)
       peers.push(late)
       expect(await Promise.race([late.closed, sleep(4000).then(() => 'still waiting')])).toEqual({ code: 1013, reason: 'registry unavailable: try again later' })
+      console.log(`Redis stopped: join closed 1013 after ${Math.round(performance.now() - t0)} ms`)
       expect(performance.now() - t0).toBeLessThan(3000)
       // Once Redis is known to stall, a request does not wait for it at all.
       t0 = performance.now()
@@ -195,6 +197,7 @@ describe('Redis: an id survives its holder dying silently, across nodes', () => 
         p = await peer(b, 'bh', 'mover')
         if (!admitted(p)) await sleep(200)
       }
+      console.log(`black hole on node a: the id was free for node b after ${Math.round(performance.now() - t0)} ms (ping window ${WINDOW} ms)`)
       expect(gone).toEqual(['mover'])
       expect(await list(b, 'bh')).toEqual(['mover'])
     } finally {

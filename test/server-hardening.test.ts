@@ -209,9 +209,11 @@ describe('server: an id survives its holder dying silently', () => {
       expect((await a.next()).data).toBe('alice')
       proxy.dark()
       // Before: 1008 "duplicate id" for as long as the dead connection lingered (TCP may keep it for hours).
+      const t0 = performance.now()
       const b = await rawPeer(`${s.url}/channel/bh?id=alice`)
       b.send({ type: 0, data: '' })
       expect(await b.next(undefined, 6000)).toEqual({ type: 0, data: 'alice', from: 'alice' })
+      console.log(`black hole: the newcomer was admitted as alice after ${Math.round(performance.now() - t0)} ms (pongTimeout 2000)`)
       expect(replaced).toEqual([{ channel: 'bh', id: 'alice', why: 'dead' }])
       await waitFor(() => gone.length === 1, 3000, 'the old connection to be removed')
       expect(s.instances('bh')).toHaveLength(1)

@@ -51,7 +51,7 @@ export interface SockServerOptions {
    * Bytes the server may hold for one connection, in real bytes (default 8 MiB): frames relayed to it and replies
    * to its own frames, bookkeeping included (see outbox.ts). Past it the connection is closed with 1013, whether it
    * is a slow receiver or a client that floods who-am-I without reading the replies: the server drops what is
-   * queued, stops reading from it at once, and `ws` destroys the socket at the latest 30 s later.
+   * queued, stops reading from it at once, and drops the socket at the latest 5 s later (if it never answers the close).
    */
   maxBuffered?: number
   /**
