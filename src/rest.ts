@@ -123,7 +123,8 @@ export interface RestFeatureOptions {
 }
 
 const DEFAULT_REST: RestOptions = { timeout: 5000 }
-const restOf = (client: SockClient<any>) => client.k.rest as RestOptions
+/** The client's REST options: its own with the rest feature, the defaults without it (`instances()` works on any client). */
+const restOf = (client: SockClient<any>) => (client.k.rest as RestOptions | undefined) ?? DEFAULT_REST
 
 /** Every instance in `channel`, from every address, merged by id (`[]` when nobody is in it). */
 export function instances(client: SockClient<any>, channel: string): Promise<Instance[]> {

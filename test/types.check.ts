@@ -1,6 +1,9 @@
 // Compile-only type tests: `npm test` runs `tsc --noEmit`, which fails if any @ts-expect-error line compiles.
 // Nothing here runs.
 import { SockClient, type LifecycleInfo, type SockFile, type SockMessage } from '../src'
+import { chunks } from '../src/chunks'
+import { SockClient as CoreClient } from '../src/core'
+import { files, sendFile } from '../src/files'
 
 type Events = {
   chat: { message: string; typing: { who: string }; file: SockFile }
@@ -63,4 +66,24 @@ export function typeTests(c: SockClient<Events>): void {
   any.on('room', 'file', (f) => void f.bytes.byteLength)
   // @ts-expect-error message is text
   any.signal('room', 'message', undefined as unknown as number)
+}
+
+// The kernel (`sock-client/core`): the same typed events; the methods of features it is not given do not exist.
+export function coreTypeTests(): void {
+  const c = new CoreClient<Events>({ features: [chunks, files] })
+  c.signal('chat', 'message', 'hi')
+  // @ts-expect-error wrong payload type
+  c.signal('game', 'score', 'three')
+  c.on('game', 'move', (d) => void d.x)
+  // @ts-expect-error the full client's method: with the kernel it is a function of its feature
+  c.sendFile('chat', 'a.txt', new Uint8Array(1))
+  // @ts-expect-error likewise
+  void c.instances('chat')
+  void sendFile(c, 'chat', 'a.txt', new Uint8Array(1))
+  // @ts-expect-error a feature is { name, ... }
+  new CoreClient({ features: [{ read: {} }] })
+  const full: SockClient<Events> = new SockClient<Events>({ codec: undefined, maxPendingBytes: 1 << 20, registrationCheck: 0 })
+  // @ts-expect-error an option of no feature
+  new SockClient({ nope: 1 })
+  void full
 }
