@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { SockClient } from '../src'
 import { createSockServer } from '../src/server'
 import { closeAll, rawPeer, startServer, waitFor } from './helpers'
+import { freePort, secretUrls, startRedis, stopRedis } from './redis-helpers'
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 const WAIT = 15_000
@@ -162,6 +163,19 @@ describe('sock serve', () => {
     expect(serve.out).toMatch(/disconnect chat\/dave \(1001\)/)
   })
 
+  it('logs an id taken over from a stale instance, and a long refused channel name cut short', async () => {
+    const serve = start(['serve', '--port', '0', '--ping-window', '300ms'])
+    const [, address] = await serve.waitOut(/listening on ws:\/\/(127\.0\.0\.1:\d+)/)
+    await rawPeer(`ws://${address}/channel/chat?id=zed`) // never pings: stale after 300 ms
+    await new Promise((r) => setTimeout(r, 700))
+    const again = await rawPeer(`ws://${address}/channel/chat?id=zed`)
+    await serve.waitOut(/replace chat\/zed \(stale\)\n/)
+    again.close()
+    await rawPeer(`ws://${address}/channel/${'x-'.repeat(5000)}`)
+    const [line] = await serve.waitOut(/reject x-x-[^\n]*\n/)
+    expect(line!.length).toBeLessThan(200)
+  })
+
   it('fails with one line for bad options, a port in use and an unreachable Redis (password hidden)', async () => {
     const busy = await startServer()
     const results = await Promise.all([
@@ -188,6 +202,45 @@ describe('sock serve', () => {
     expect(oneLine(extra!)).toContain("unexpected argument 'extra'")
     expect(inUse.code).toBe(1)
     expect(oneLine(inUse)).toMatch(/is in use: pick another port/)
+  })
+})
+
+
+describe('sock serve: secrets', () => {
+  it('prints no Redis password (nor the token) in a banner, a log line or an error, whatever the URL (flag or SOCK_REDIS_URL)', async () => {
+    const live = await freePort()
+    const redis = await startRedis(live)
+    try {
+      const urls = secretUrls(await deadPort(), live)
+      // Every URL as --redis; every other one through SOCK_REDIS_URL too (the same code path after the first line).
+      const runs = urls.flatMap((url, i) => [
+        { url, args: ['serve', '--port', '0', '--token', 'tokHunter2', '--redis', url], env: {} as Record<string, string> },
+        ...(i % 2 ? [] : [{ url, args: ['serve', '--port', '0'], env: { SOCK_REDIS_URL: url, SOCK_TOKEN: 'envHunter2' } }]),
+      ])
+      const outputs: { url: string; out: string; code: number | null }[] = []
+      for (let i = 0; i < runs.length; i += 11) {
+        outputs.push(
+          ...(await Promise.all(
+            runs.slice(i, i + 11).map(async ({ url, args, env }) => {
+              const p = start(args, env)
+              // It either refuses the URL and exits, or listens: then it is stopped.
+              const up = setInterval(() => p.out.includes('listening on') && p.child.kill('SIGTERM'), 20)
+              const code = await p.exit
+              clearInterval(up)
+              return { url, out: p.out + p.err, code }
+            }),
+          )),
+        )
+      }
+      // Before: 6 of these 14 showed the password: a lone userinfo, `?password=` (banner and error), no '//', a wrong
+      // scheme with a query, the password read as a port and a path.
+      expect(outputs.filter((o) => /hunter2|sEcret/i.test(o.out)).map((o) => `${o.url} -> ${o.out.trim()}`)).toEqual([])
+      // Every one of them said something: a banner or one error line naming the URL, redacted.
+      for (const { url, out } of outputs) expect(out, url).toMatch(/listening on .*token required, sharing channels through redis:\/\/127\.0\.0\.1:\d+\/\?password=\*\*\*|^sock serve: /)
+      expect(outputs.filter((o) => o.out.includes('listening on'))).toHaveLength(runs.filter((r) => r.url.includes(`:${live}/`)).length)
+    } finally {
+      await stopRedis(redis)
+    }
   })
 })
 

@@ -1,49 +1,14 @@
 // Scale-out: several embedded Sock servers sharing their channels through a real redis-server on loopback.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { SockClient } from '../src'
 import { createSockServer, type SockServer } from '../src/server'
 import { rawPeer, waitFor, type RawPeer } from './helpers'
+import { freePort, startRedis, stopRedis } from './redis-helpers'
 
 const WINDOW = 1500 // ping window and registry TTL of every node here, in ms
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address()
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0))
-    })
-  })
-}
-
-/** A real redis-server on `port` (in memory only); resolves once it accepts connections. */
-function startRedis(port: number): Promise<ChildProcess> {
-  if (spawnSync('redis-server', ['--version']).error) {
-    throw new Error('redis-server is not installed: these tests need a real one (apt-get install -y redis-server; .ci/run installs it)')
-  }
-  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  return new Promise((resolve, reject) => {
-    let out = ''
-    p.stdout!.on('data', (d: Buffer) => {
-      out += d.toString()
-      if (out.includes('Ready to accept connections')) resolve(p)
-    })
-    p.once('exit', (code) => reject(new Error(`redis-server exited (${code}) before it was ready:\n${out}`)))
-  })
-}
-
-function stopRedis(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve()
-  return new Promise((r) => {
-    p.once('exit', () => r())
-    p.kill('SIGKILL')
-  })
-}
 
 let redisPort = 0
 let redis: ChildProcess
@@ -192,6 +157,8 @@ describe('scale-out through Redis', () => {
     const p = await rawPeer(`${victim.url}/channel/death?id=doomed`)
     peers.push(p)
     p.send({ type: -1, data: '' })
+    p.send({ type: 0, data: '' })
+    await p.next((f) => f?.type === 0) // answered once admitted: its id is claimed in Redis by then
     expect(await list(a, 'death')).toEqual(['doomed', 'survivor'])
     p.send({ type: 1, data: 'last words' })
     expect(await onA.next((f) => f?.type === 1)).toEqual({ type: 1, data: 'last words', from: 'doomed' })

@@ -1,6 +1,6 @@
 /** `sock serve`: the embedded Sock server, logging connects and disconnects (never the token). */
 import { createSockServer } from '../server/index'
-import { redactRedisUrl } from '../server/redis-url'
+import { redactRedisUrl, redactSecrets } from '../server/redis-url'
 import { clean, CliError, intOption, usageError, type Command } from './common'
 
 export const serve: Command = {
@@ -8,8 +8,8 @@ export const serve: Command = {
   summary: 'run the embedded Sock server',
   help: `Usage: sock serve [options]
 
-Runs a Sock server and prints its address, then one line per connect, disconnect
-and rejected connection. Ctrl-C (SIGINT) or SIGTERM closes it cleanly.
+Runs a Sock server and prints its address, then one line per connect, disconnect,
+rejected connection and id taken over from a dead instance. Ctrl-C (SIGINT) or SIGTERM closes it cleanly.
 
 Options:
   -p, --port <port>        TCP port, 0 for any free one (default 3000)
@@ -57,7 +57,7 @@ Options:
       server = await createSockServer(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)))
     } catch (e) {
       const msg = (e as Error).message.replace(/^createSockServer: /, '')
-      throw new CliError(options.redis ? msg.replace(options.redis, redactRedisUrl(options.redis)) : msg)
+      throw new CliError(options.redis ? redactSecrets(msg, options.redis) : msg)
     }
     const quiet = values.quiet === true
     const log = (line: string) => {
@@ -67,7 +67,9 @@ Options:
     server.on('connect', ({ channel, id }) => log(`connect ${channel}/${id}`))
     server.on('disconnect', ({ channel, id, code }) => log(`disconnect ${channel}/${id} (${code})`))
     server.on('redis', ({ state, error }) => log(`redis ${state}${error ? `: ${clean(error.message)}` : ''}`))
-    server.on('reject', ({ channel, reason }) => log(`reject ${clean(channel) || '(no channel)'}: ${reason}`))
+    server.on('replace', ({ channel, id, why }) => log(`replace ${channel}/${id} (${why})`))
+    // A refused channel name is whatever the request said, up to Node's header limit: one readable line of it.
+    server.on('reject', ({ channel, reason }) => log(`reject ${clean(channel.length > 64 ? `${channel.slice(0, 64)}...` : channel) || '(no channel)'}: ${reason}`))
 
     return new Promise<number>((done) => {
       let stopping = false

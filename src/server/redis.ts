@@ -12,13 +12,20 @@
  * - Redis restart: ioredis reconnects and resubscribes by itself; on `ready` the node re-registers its instances
  *   at once (the refresh script recreates a missing key). Frames published while Redis is down are lost, as
  *   Redis pub/sub is at-most-once.
+ * - Deadlines: every command has one (DEADLINE), a claim as a whole too. A Redis that stops answering (stopped,
+ *   overloaded, a network black hole) makes REST answer 503 and joins close with 1013 within about a second; from
+ *   the first missed deadline on, the bridge fails such calls at once, without queueing more commands, and probes
+ *   Redis once per refresh tick until it answers again.
+ * - Silent deaths: a node marks the record of an instance that went stale (`stale: true`); a join on any node may
+ *   take over a stale record, or one whose node is gone. The old holder's node learns it on its next refresh and
+ *   closes the old connection.
  *
  * This file is only loaded (and ioredis with it) when `createSockServer({ redis })` is given.
  */
 import type { Redis as RedisClient, RedisOptions } from 'ioredis'
 import { randomName } from './random'
 import { missingPackage } from '../peer'
-import { redactRedisUrl } from './redis-url'
+import { redactRedisUrl, redactSecrets } from './redis-url'
 
 export interface RedisBridgeOptions {
   url: string
@@ -40,7 +47,15 @@ export interface RedisStateInfo {
   error?: Error
 }
 
-export type ClaimResult = 'ok' | 'taken'
+/** `ok`, with `replaced` when the id was taken over from an instance that had died silently on another node. */
+export type ClaimResult = { ok: true; replaced?: 'stale' | 'node-gone' } | { ok: false }
+
+/** The deadline of each Redis command, and of a claim as a whole, in ms. */
+export const DEADLINE = 1000
+/** The deadline of the first connection (both links ready), in ms. */
+export const CONNECT_DEADLINE = 5000
+
+const STALLED = `Redis did not answer within ${DEADLINE} ms`
 
 interface Local {
   value: string
@@ -97,27 +112,32 @@ interface Scripts {
   sockList(indexKey: string, instancePrefix: string): Promise<string[]>
 }
 
+/** Rejects with `message` unless `p` settles within `ms`; `late()` runs if it does not. */
+function deadline<T>(p: Promise<T>, ms: number, message: string, late: () => void = () => {}): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        late()
+        reject(new Error(message))
+      }, ms)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}
+
 function scrub(e: unknown, url: string): Error {
-  const u = (() => {
-    try {
-      return new URL(url)
-    } catch {
-      return undefined
-    }
-  })()
-  let msg = e instanceof Error ? e.message : String(e)
-  if (u?.password) msg = msg.split(u.password).join('***').split(decodeURIComponent(u.password)).join('***')
-  return new Error(msg)
+  return new Error(redactSecrets(e instanceof Error ? e.message : String(e), url))
 }
 
 const NODE_ID_LENGTH = 16
 
-function nodeOf(record: string): string | undefined {
+function recordOf(record: string): { node?: string; stale: boolean } {
   try {
-    const n = (JSON.parse(record) as { node?: unknown }).node
-    return typeof n === 'string' ? n : undefined
+    const r = JSON.parse(record) as { node?: unknown; stale?: unknown }
+    return { node: typeof r.node === 'string' ? r.node : undefined, stale: r.stale === true }
   } catch {
-    return undefined
+    return { stale: false }
   }
 }
 
@@ -130,6 +150,10 @@ export class RedisBridge {
   private readonly subs = new Map<string, { count: number; ready: Promise<unknown>; failed: boolean }>()
   private readonly ticker: ReturnType<typeof setInterval>
   private dead = false
+  /** A command missed its deadline and Redis has not answered since: calls fail at once. */
+  private stalled = false
+  /** A refresh (or, while stalled, a probe) is under way: the next tick does not queue another. */
+  private refreshing = false
 
   private constructor(
     Redis: typeof RedisClient,
@@ -142,6 +166,8 @@ export class RedisBridge {
       retryStrategy: (times) => Math.min(50 * times, 500),
       // A command waits for at most two reconnects: joins fail with 1013 and REST with 503 instead of hanging.
       maxRetriesPerRequest: 2,
+      // ... and for at most DEADLINE for an answer, as when Redis is stopped (SIGSTOP) but its socket is open.
+      commandTimeout: DEADLINE,
       enableAutoPipelining: true,
     }
     this.pub = new Redis(o.url, { ...common, connectionName: `sock-${this.node}-pub` }) as RedisClient & Scripts
@@ -187,7 +213,8 @@ export class RedisBridge {
     if (!Redis) throw new Error('createSockServer: the ioredis package has no Redis export')
     const bridge = new RedisBridge(Redis, o)
     try {
-      await Promise.all([bridge.pub.connect(), bridge.sub.connect()])
+      // A Redis that accepts the connection and never answers would keep `connect()` waiting forever.
+      await deadline(Promise.all([bridge.pub.connect(), bridge.sub.connect()]), CONNECT_DEADLINE, `no answer within ${CONNECT_DEADLINE} ms`)
     } catch (e) {
       await bridge.close({ abrupt: true })
       throw new Error(`createSockServer: cannot reach Redis at ${redactRedisUrl(o.url)}: ${scrub(e, o.url).message}`)
@@ -205,29 +232,89 @@ export class RedisBridge {
 
   /**
    * Claims `id` in `channel` for this node (atomic across nodes) and makes sure this node receives the channel
-   * before it resolves. `'taken'` when another instance, on any node, holds the id.
+   * before it resolves; `{ ok: false }` when another live instance, on any node, holds the id. Rejects within
+   * DEADLINE when Redis does not answer (a claim that succeeds later is released at once).
    */
-  async claim(channel: string, id: string, createdAt: string): Promise<ClaimResult> {
+  claim(channel: string, id: string, createdAt: string): Promise<ClaimResult> {
+    if (this.stalled) return Promise.reject(new Error(STALLED))
+    let late = false
+    const work = this.tryClaim(channel, id, createdAt)
+    work.then(
+      (r) => void (late && r.ok && this.release(channel, id)),
+      () => {},
+    )
+    return deadline(work, DEADLINE, STALLED, () => {
+      late = true
+      this.stall()
+    })
+  }
+
+  private async tryClaim(channel: string, id: string, createdAt: string): Promise<ClaimResult> {
     const value = JSON.stringify({ channel, id, created_at: createdAt, node: this.node })
     const subscribed = this.subscribe(channel)
+    let replaced: 'stale' | 'node-gone' | undefined
     try {
-      let [ok] = await Promise.all([this.pub.sockClaim(this.key(channel, id), this.index(channel), value, this.o.ttl, id, 'new'), subscribed])
-      // Held by a node that is gone (crashed, its link to Redis closed) but not expired yet: take the id over, so
-      // that a client failing over from that node keeps its id instead of waiting out the registry TTL.
-      const holder = typeof ok === 'string' ? nodeOf(ok) : undefined
-      if (holder && holder !== this.node && !(await this.liveNodes()).has(holder)) {
-        ok = await this.pub.sockClaim(this.key(channel, id), this.index(channel), value, this.o.ttl, id, 'takeover', ok as string)
+      let [ok] = await Promise.all([this.run(this.pub.sockClaim(this.key(channel, id), this.index(channel), value, this.o.ttl, id, 'new')), subscribed])
+      if (typeof ok === 'string') {
+        // Held by an instance that died silently: marked stale by its node, or on a node that is gone (crashed,
+        // its link to Redis closed) but not expired yet. Take the id over, so that a client failing over or
+        // reconnecting keeps its id instead of waiting out the registry TTL. Held by this node for an instance it
+        // no longer has (`forget()`: a local join replaced it): take it over too.
+        const { node, stale } = recordOf(ok)
+        const forgotten = node === this.node && !this.locals.has(`${channel}:${id}`)
+        if (!forgotten && node !== this.node) replaced = stale ? 'stale' : node && !(await this.run(this.liveNodes())).has(node) ? 'node-gone' : undefined
+        if (forgotten || replaced) ok = await this.run(this.pub.sockClaim(this.key(channel, id), this.index(channel), value, this.o.ttl, id, 'takeover', ok))
       }
       if (ok !== 1) {
         this.unsubscribe(channel)
-        return 'taken'
+        return { ok: false }
       }
     } catch (e) {
       this.unsubscribe(channel)
       throw scrub(e, this.o.url)
     }
     this.locals.set(`${channel}:${id}`, { value, channel, id })
-    return 'ok'
+    return replaced ? { ok: true, replaced } : { ok: true }
+  }
+
+  /** Runs one Redis command: a missed deadline marks Redis as stalled, any answer as back. */
+  private run<T>(p: Promise<T>): Promise<T> {
+    return p.then(
+      (v) => {
+        if (this.stalled && !this.dead) {
+          this.stalled = false
+          this.o.state({ state: 'ready' })
+        }
+        return v
+      },
+      (e: unknown) => {
+        if (e instanceof Error && /timed out/.test(e.message)) this.stall()
+        throw e
+      },
+    )
+  }
+
+  private stall(): void {
+    if (this.stalled || this.dead) return
+    this.stalled = true
+    this.o.state({ state: 'error', error: new Error(`${STALLED}: REST answers 503 and joins are closed with 1013 until it does`) })
+  }
+
+  /** An instance of this node went stale: say so in its record, so that a join on any node may take its id over. */
+  markStale(channel: string, id: string): void {
+    const k = `${channel}:${id}`
+    const l = this.locals.get(k)
+    if (!l || this.dead || this.stalled) return
+    const before = l.value
+    const value = `${before.slice(0, -1)},"stale":true}`
+    this.run(this.pub.sockClaim(this.key(channel, id), this.index(channel), value, this.o.ttl, id, 'takeover', before)).then(
+      (r) => {
+        if (this.locals.get(k) !== l || l.value !== before) return
+        if (r === 1) l.value = value
+        else this.lose(k, l)
+      },
+      () => {}, // Redis unreachable: the next sweep of a stale instance does not retry, its TTL will tell
+    )
   }
 
   /** The ids of the nodes connected to Redis now (each names its links `sock-<node>-pub` / `-sub`). */
@@ -238,12 +325,18 @@ export class RedisBridge {
     return live
   }
 
+  /** Stops refreshing a claim without deleting it: the next `claim()` of this id on this node takes it over. */
+  forget(channel: string, id: string): void {
+    if (this.locals.delete(`${channel}:${id}`)) this.unsubscribe(channel)
+  }
+
   /** Gives up a claim made by `claim()` (the instance left). Never throws. */
   async release(channel: string, id: string): Promise<void> {
     const local = this.locals.get(`${channel}:${id}`)
     if (!local || this.dead) return
     this.locals.delete(`${channel}:${id}`)
     this.unsubscribe(channel)
+    if (this.stalled) return // it expires within one TTL, as nothing refreshes it now
     await this.pub.sockRelease(this.key(channel, id), this.index(channel), local.value, id).catch(() => {})
   }
 
@@ -273,13 +366,14 @@ export class RedisBridge {
 
   /** Sends a relayed frame (already encoded, `from` set) to the other nodes. */
   publish(channel: string, text: string, binary: boolean): void {
-    if (this.dead) return
+    if (this.dead || this.stalled) return // pub/sub is at-most-once: no queue of frames for a Redis that stalls
     this.pub.publish(this.o.prefix + 'm:' + channel, (binary ? 'b' : 't') + this.node + text).catch(() => {})
   }
 
   /** Every instance of `channel` on every node, oldest first. */
   async list(channel: string): Promise<{ channel: string; id: string; created_at: string }[]> {
-    const raw = await this.pub.sockList(this.index(channel), `${this.o.prefix}i:${channel}:`)
+    if (this.stalled) throw new Error(STALLED)
+    const raw = await this.run(this.pub.sockList(this.index(channel), `${this.o.prefix}i:${channel}:`))
     const out: { channel: string; id: string; created_at: string }[] = []
     for (const v of raw) {
       try {
@@ -292,27 +386,42 @@ export class RedisBridge {
 
   /** One instance on any node, or `undefined`. */
   async get(channel: string, id: string): Promise<{ channel: string; id: string; created_at: string } | undefined> {
-    const v = await this.pub.get(this.key(channel, id))
+    if (this.stalled) throw new Error(STALLED)
+    const v = await this.run(this.pub.get(this.key(channel, id)))
     if (v === null) return undefined
     const r = JSON.parse(v) as { channel: string; id: string; created_at: string }
     return { channel: r.channel, id: r.id, created_at: r.created_at }
   }
 
-  /** Extends (or, after Redis lost them, recreates) this node's registrations. */
+  /**
+   * Extends (or, after Redis lost them, recreates) this node's registrations; while Redis is stalled, probes it
+   * instead. One at a time: a Redis that does not answer does not collect a queue of refreshes.
+   */
   private async refresh(): Promise<void> {
-    if (this.dead || !this.locals.size || this.pub.status !== 'ready') return
-    const locals = [...this.locals.values()]
-    const results = await Promise.all(
-      locals.map((l) => this.pub.sockClaim(this.key(l.channel, l.id), this.index(l.channel), l.value, this.o.ttl, l.id, 'refresh').catch(() => 1)),
-    )
-    results.forEach((r, i) => {
-      const l = locals[i]!
-      if (r === 0 && this.locals.get(`${l.channel}:${l.id}`) === l) {
-        this.locals.delete(`${l.channel}:${l.id}`)
-        this.unsubscribe(l.channel)
-        this.o.lost(l.channel, l.id)
-      }
-    })
+    if (this.dead || this.refreshing || this.pub.status !== 'ready') return
+    this.refreshing = true
+    try {
+      if (this.stalled) return void (await this.run(this.pub.ping()).catch(() => {}))
+      if (!this.locals.size) return
+      const locals = [...this.locals.values()].map((l) => ({ l, value: l.value }))
+      const results = await Promise.all(
+        locals.map(({ l, value }) => this.run(this.pub.sockClaim(this.key(l.channel, l.id), this.index(l.channel), value, this.o.ttl, l.id, 'refresh')).catch(() => 1)),
+      )
+      results.forEach((r, i) => {
+        const { l, value } = locals[i]!
+        // Lost, unless the record changed meanwhile on purpose (markStale) or the instance is gone already.
+        if (r === 0 && l.value === value) this.lose(`${l.channel}:${l.id}`, l)
+      })
+    } finally {
+      this.refreshing = false
+    }
+  }
+
+  private lose(k: string, l: Local): void {
+    if (this.locals.get(k) !== l) return
+    this.locals.delete(k)
+    this.unsubscribe(l.channel)
+    this.o.lost(l.channel, l.id)
   }
 
   /**
