@@ -527,3 +527,32 @@ describe('secrets', () => {
     }
   })
 })
+
+describe('identity survives a silent death, end to end', () => {
+  it("a client with id 'alice' black-holed (no FIN, no RST) comes back as alice and receives again", async () => {
+    const { blackHoleProxy } = await import('./raw-http')
+    const s = await startServer({ pongTimeout: 300 })
+    const proxy = await blackHoleProxy(s.port)
+    closers.push(() => proxy.close())
+    // Through the proxy first; when it goes dark, the client fails over to the server directly, where the server
+    // still holds alice's dead connection.
+    const alice = client({ id: 'alice', pingInterval: 150, probeTimeout: 600, connectTimeout: 600, reconnect: { minDelay: 20, maxDelay: 100 } })
+    const rec = record(alice, 'open', 'close', 'reconnect', 'error')
+    alice.setup([`127.0.0.1:${proxy.port}`, s.address], 'failover')
+    const got: string[] = []
+    alice.on('bh', 'message', (t) => got.push(t))
+    await alice.join('bh')
+    expect(rec.find(([e]) => e === 'open')![1].address).toBe(`127.0.0.1:${proxy.port}`)
+    proxy.dark()
+    await waitFor(() => rec.some(([e, i]) => e === 'open' && i.address === s.address), 8000, 'alice back on the direct address')
+    expect(alice.idOf('bh')).toBe('alice')
+    expect(rec.some(([e, i]) => e === 'error' && i.error!.code === 'ERR_TIMEOUT')).toBe(true) // the liveness probe saw it
+    const bob = client()
+    bob.setup(s.address)
+    await bob.join('bh')
+    await bob.signal('bh', 'message', 'are you there?')
+    await waitFor(() => got.length, 3000, 'the message')
+    expect(got).toEqual(['are you there?'])
+    expect(s.instances('bh').map((i) => i.id).sort()).toEqual(['alice', bob.idOf('bh')].sort())
+  })
+})
