@@ -4,9 +4,9 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws'
-import { isAddressError, SockClient, type LifecycleInfo } from '../src'
+import { isAddressError, SockClient } from '../src'
 import { chunkData, splitChunks } from '../src/chunks'
-import { client, closeAll, DIST, heapAfterGc, rawPeer, runScript, sleep, startServer, waitFor } from './helpers'
+import { answerWhoami, client, closeAll, DIST, heapAfterGc, rawPeer, record, runScript, scripted, sleep, startServer, waitFor } from './helpers'
 
 const closers: (() => unknown)[] = []
 afterEach(async () => {
@@ -15,37 +15,6 @@ afterEach(async () => {
 })
 
 const MiB = 1 << 20
-
-/** A ws server on loopback that a test scripts; answers who-am-I with `id` unless `onConnection` says otherwise. */
-async function scripted(onConnection: (ws: WsSocket, n: number) => void, options: { maxPayload?: number } = {}): Promise<{ address: string; port: number; wss: WebSocketServer }> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, ...options })
-  await new Promise((r) => wss.once('listening', r))
-  let n = 0
-  wss.on('connection', (ws) => {
-    ws.on('error', () => {})
-    onConnection(ws, ++n)
-  })
-  closers.push(() => new Promise((r) => {
-    for (const c of wss.clients) c.terminate()
-    wss.close(r)
-  }))
-  const port = (wss.address() as { port: number }).port
-  return { address: `127.0.0.1:${port}`, port, wss }
-}
-
-function answerWhoami(ws: WsSocket, id = 'me'): void {
-  ws.on('message', (d) => {
-    try {
-      if ((JSON.parse(d.toString()).type ?? 0) === 0) ws.send(JSON.stringify({ type: 0, data: id, from: id }))
-    } catch {}
-  })
-}
-
-function record(c: SockClient, ...events: string[]): [string, LifecycleInfo, number][] {
-  const out: [string, LifecycleInfo, number][] = []
-  c.on('socket', (e, info) => (events.length === 0 || events.includes(e)) && out.push([e, info, performance.now()]))
-  return out
-}
 
 describe('peer-controlled numbers and names are bounded before they allocate', () => {
   it('a chunk header announcing a huge piece count costs nothing until pieces arrive (500 x 40-byte frames)', async () => {
