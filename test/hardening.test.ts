@@ -32,6 +32,7 @@ describe('peer-controlled numbers and names are bounded before they allocate', (
     peer.send({ type: 1, data: 'end' })
     await new Promise<void>((r) => c.once('bomb', 'message', () => r()))
     const grown = heapAfterGc() - before
+    console.log(`${expect.getState().currentTestName}: heap grew ${(grown / MiB).toFixed(1)} MiB`)
     // Before the fix: +380 MiB (an array of 99,999 slots per announced message).
     expect(grown, `heap grew ${(grown / MiB).toFixed(1)} MiB`).toBeLessThan(4 * MiB * 1.5)
   })
@@ -54,6 +55,7 @@ describe('peer-controlled numbers and names are bounded before they allocate', (
     peer.send({ type: 1, data: 'end' })
     await new Promise<void>((r) => c.once('fill', 'message', () => r()))
     const grown = heapAfterGc() - before
+    console.log(`${expect.getState().currentTestName}: heap grew ${(grown / MiB).toFixed(1)} MiB`)
     expect(dropped, 'some partial messages were refused at the budget').toBeGreaterThan(0)
     expect(grown, `heap grew ${(grown / MiB).toFixed(1)} MiB for an 8 MiB budget`).toBeLessThan(8 * MiB * 1.25)
   })
@@ -79,6 +81,7 @@ describe('peer-controlled numbers and names are bounded before they allocate', (
     peer.send({ type: 7, data: JSON.stringify({ i: 'last', e: 'done', d: 1 }) })
     await waitFor(() => got >= 1 && errors.length >= 120, 5000, 'the refusals and the last event')
     const grown = heapAfterGc() - before
+    console.log(`${expect.getState().currentTestName}: heap grew ${(grown / MiB).toFixed(1)} MiB`)
     expect(got, 'only the well-formed envelope is delivered').toBe(1)
     expect(errors.filter((e) => /ERR_PROTOCOL .*(id|event).*longer than/.test(e)).length).toBe(120)
     expect(grown, `heap grew ${(grown / MiB).toFixed(1)} MiB`).toBeLessThan(8 * MiB)
@@ -230,6 +233,7 @@ describe('flow control while open', () => {
     }
     await sleep(300)
     const grown = heapAfterGc() - before
+    console.log(`${expect.getState().currentTestName}: heap grew ${(grown / MiB).toFixed(1)} MiB`)
     // Before: ~400 MiB and every one of the 200,000 resolved 'sent'.
     expect(grown, `heap grew ${(grown / MiB).toFixed(1)} MiB`).toBeLessThan(24 * MiB)
     expect(outcome.sent, 'what the kernel, the 1 MiB high-water mark and the queue hold').toBeLessThan(20_000)
@@ -258,6 +262,7 @@ describe('flow control while open', () => {
     await sleep(400)
     const stalled = done
     const grown = heapAfterGc() - before
+    console.log(`${expect.getState().currentTestName}: heap grew ${(grown / MiB).toFixed(1)} MiB`)
     expect(stalled, 'the producer waits while the link is blocked').toBeLessThan(12_000)
     expect(grown, `heap grew ${(grown / MiB).toFixed(1)} MiB`).toBeLessThan(16 * MiB)
     srv.resume()
