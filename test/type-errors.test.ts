@@ -70,7 +70,13 @@ describe.each([
 
   it.each(CASES.map(([code, what], i) => [what, code, i] as const))('%s: %s', (_what, code, i) => {
     const text = messages.get(HEAD + i)!
-    if (where === 'src') console.log(`${code}\n  ${text.split('\n').filter((l) => !/'"socket"'/.test(l)).join('\n  ')}`)
+    if (where === 'src')
+      console.log(
+        `${code}\n  ${text
+          .split('\n')
+          .filter((l) => !/'"socket"'/.test(l))
+          .join('\n  ')}`,
+      )
     const valid = /, 42\)/.test(code) ? 'string' : /'lobby'/.test(code) ? '"chat" | "game"' : /'game'/.test(code) ? '"move" | "score"' : '"message" | "typing"'
     expect(text).toContain(`type '${valid}'`)
     expect(text).not.toMatch(/\b(Events|Channels)<|AppEvents\[/)
