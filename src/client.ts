@@ -212,7 +212,8 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
     const WS = o.WebSocket ?? defaultWebSocket()
     if (typeof WS !== 'function') throw new ValidationError('options.WebSocket', DEV ? 'no WebSocket in this runtime: pass options.WebSocket (in Node 20, the ws package)' : 'no WebSocket')
     const maxFrameBytes = positive(o.maxFrameBytes, 'options.maxFrameBytes', DEFAULT_MAX_FRAME_BYTES)
-    if (maxFrameBytes < 64) throw new ValidationError('options.maxFrameBytes', DEV ? `options.maxFrameBytes ${maxFrameBytes} is too small: a Sock frame needs at least 64 bytes` : 'maxFrameBytes < 64')
+    // A chunk carries its header (up to 31 characters), the frame's JSON (20) and the message id (up to 19): 128 leaves room.
+    if (maxFrameBytes < 128) throw new ValidationError('options.maxFrameBytes', DEV ? `options.maxFrameBytes ${maxFrameBytes} is too small: sock-client's envelopes and chunks need frames of at least 128 bytes` : 'maxFrameBytes < 128')
     const maxMessageBytes = positive(o.maxMessageBytes, 'options.maxMessageBytes', 16 << 20) || 16 << 20
     // Clients that keep the defaults share one object of each (a client's memory is mostly its socket's).
     const r = o.reconnect ? { ...DEFAULT_RECONNECT, ...o.reconnect } : DEFAULT_RECONNECT

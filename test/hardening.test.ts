@@ -530,3 +530,36 @@ describe('identity survives a silent death, end to end', () => {
     expect(s.instances('bh').map((i) => i.id).sort()).toEqual(['alice', bob.idOf('bh')].sort())
   })
 })
+
+describe('found in review', () => {
+  it('a frame limit too small for chunks is refused when the client is made, not by a plain RangeError on a send', async () => {
+    expect(() => new SockClient({ maxFrameBytes: 100 })).toThrow(/maxFrameBytes 100 is too small: .*at least 128/)
+    const s = await startServer({ limit: 128 })
+    const c = client({ maxFrameBytes: 128 })
+    c.setup(s.address)
+    await c.join('tiny')
+    const outcomes = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => c.signal('tiny', 'e', 'x'.repeat(300 + i))))
+    expect(outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason?.name)).toEqual([])
+  })
+
+  it("another peer cannot block a sender's chunked message by sending a chunk with the same id", async () => {
+    const s = await startServer()
+    const c = client()
+    const errors: string[] = []
+    c.on('socket', 'error', (i) => errors.push(i.error!.message))
+    const got: unknown[] = []
+    c.on('hij', 'big', (d) => got.push(d))
+    c.setup(s.address)
+    await c.join('hij')
+    const [victim, attacker] = [await rawPeer(`${s.url}/channel/hij`), await rawPeer(`${s.url}/channel/hij`)]
+    await waitFor(async () => (await s.instances('hij')).length === 3, 3000, 'both peers')
+    const env = JSON.stringify({ i: 'm1', e: 'big', d: 'v'.repeat(3000) })
+    const pieces = splitChunks('m1', env, 1024)
+    // The attacker saw the id (ids are visible to the whole channel) and claims it first, with another count.
+    attacker.send({ type: 8, data: chunkData('m1', 0, 99, 5000, 'junk') })
+    await sleep(50)
+    pieces.forEach((p, i) => victim.send({ type: 8, data: chunkData('m1', i, pieces.length, env.length, p) }))
+    await waitFor(() => got.length || errors.length > 1, 3000, 'the message')
+    expect(got).toEqual(['v'.repeat(3000)])
+  })
+})
