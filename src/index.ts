@@ -4,7 +4,7 @@
 export { SockClient, ALL_FEATURES } from './full'
 export type { SockClientOptions } from './full'
 export { SockConnection, SOCKET } from './client'
-export type { CoreOptions, SockMessage, SockFile, LifecycleInfo, LifecycleEvent, EventMap, AnyEvents, Unsubscribe } from './client'
+export type { CoreOptions, SockMessage, SockFile, LifecycleInfo, LifecycleEvent, EventMap, AnyEvents, Unsubscribe, SignalOptions } from './client'
 export type { FileInput, SendFileOptions } from './files'
 export type { MessagesOptions } from './messages'
 export type { Codec } from './envelope'
