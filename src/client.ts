@@ -440,11 +440,15 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
     // Registering the same function twice is harmless: it is called once per message.
     const list = this.listeners.get(key) ?? []
     if (!list.some((e) => fnOf(e) === fn)) this.listeners.set(key, [...list, once ? { once: fn } : fn])
-    if (channel !== SOCKET && !this.channels.has(channel)) {
-      if (this.connection.isSetup()) this.open(channel)
-      else this.channels.set(channel, undefined)
-    }
+    if (channel !== SOCKET) this.want(channel)
     return () => this.remove(key, fn)
+  }
+
+  /** Joins `channel` now if `setup()` gave addresses, else once it does (a listener's or a handler's channel). @internal */
+  want(channel: string): void {
+    if (this.channels.has(channel)) return
+    if (this.connection.isSetup()) this.open(channel)
+    else this.channels.set(channel, undefined)
   }
 
   /**
