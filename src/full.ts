@@ -13,10 +13,11 @@ import { files, sendFile, type FileInput, type SendFileOptions } from './files'
 import { messages, type MessagesOptions } from './messages'
 import { handle, replies, request, requestAll, type AnyRequests, type HandleOptions, type RepliesOptions, type Reply, type ReqArgs, type Req, type RequestAllOptions, type RequestMap, type RequestOptions, type Res, type SockRequest, type NO_REPLY } from './replies'
 import { instance, instances, rest, type Instance, type RestFeatureOptions } from './rest'
+import { handleStream, stream, streams, type HandleStreamOptions, type SockReader, type SockWriter, type StreamOptions } from './streams'
 import type { Unsubscribe } from './client'
 
 /** Every feature, in the order their hooks are merged. */
-export const ALL_FEATURES: readonly Feature[] = [addresses, chunks, files, rest, codecs, replies]
+export const ALL_FEATURES: readonly Feature[] = [addresses, chunks, files, rest, codecs, replies, streams]
 
 export interface SockClientOptions extends CoreOptions, ChunksOptions, RestFeatureOptions, CodecOptions, RepliesOptions {}
 
@@ -80,5 +81,23 @@ export class SockClient<E extends EventMap = AnyEvents, R extends RequestMap = A
     options?: HandleOptions,
   ): Unsubscribe {
     return handle(this, channel, event, handler as never, options)
+  }
+
+  /**
+   * Opens a stream of `event` on `channel` to the instance `options.to` (required), with `meta` for its handler, and
+   * returns the writer at once: `await blob.stream().pipeTo(w.writable); await w.result`.
+   */
+  stream<C extends keyof R & string, K extends keyof R[C] & string>(channel: C, event: K, meta: Req<R, C, K>, options: StreamOptions): SockWriter<Res<R, C, K>> {
+    return stream(this, channel, event, meta, options)
+  }
+
+  /** Reads streams of `event` on `channel` (joining it): `handler(reader, meta, req)`, whose value is the writer's `result`. */
+  handleStream<C extends keyof R & string, K extends keyof R[C] & string>(
+    channel: C,
+    event: K,
+    handler: (reader: SockReader, meta: Req<R, C, K>, req: SockRequest<Req<R, C, K>>) => Res<R, C, K> | Promise<Res<R, C, K>>,
+    options?: HandleStreamOptions,
+  ): Unsubscribe {
+    return handleStream(this, channel, event, handler, options)
   }
 }

@@ -182,6 +182,8 @@ interface HandlerEntry {
 export interface ClientState {
   handlers: Map<string, HandlerEntry>
   pending: number
+  /** Streams it reads now (streams.ts). */
+  reading: number
 }
 
 interface Served {
@@ -217,7 +219,7 @@ const channels = /* @__PURE__ */ new WeakMap<Channel, ChannelState>()
 /** @internal */
 export function clientState(client: object): ClientState {
   let s = clients.get(client)
-  if (!s) clients.set(client, (s = { handlers: new Map(), pending: 0 }))
+  if (!s) clients.set(client, (s = { handlers: new Map(), pending: 0, reading: 0 }))
   return s
 }
 
@@ -602,7 +604,8 @@ class Incoming implements SockRequest, Sleeper {
   finished = false
   readonly type: number
   constructor(
-    private readonly ch: Channel,
+    /** @internal */
+    readonly ch: Channel,
     readonly channel: string,
     readonly event: string,
     readonly id: string,
