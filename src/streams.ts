@@ -9,7 +9,7 @@
  */
 import { fromBase64, toBase64 } from './bytes'
 import type { Channel } from './channel'
-import { escapedCost } from './chunks'
+import { escapedCost } from './escape'
 import { positive, type SockClient, type Unsubscribe } from './client'
 import type { Connection } from './connection'
 import { control, type Control } from './control'
