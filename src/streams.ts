@@ -17,7 +17,6 @@ import { DEV } from './dev'
 import { TYPE_CONTROL } from './envelope'
 import { SockError, ValidationError, type SockErrorCode } from './errors'
 import type { Feature } from './feature'
-import { encodeFrame } from './protocol'
 import { clientState, configOf, handle, isReplyError, open, Outgoing, ReplyCode, ReplyError, sendControl, stateOf, type ChannelState, type ClientState, type Reply, type SockRequest, type StreamEnd } from './replies'
 import { sleep, unsleep, type Sleeper } from './timers'
 
@@ -99,9 +98,12 @@ const now = (): number => performance.now()
 const noop = (): void => {}
 const reasonOf = (r: unknown): string => (typeof r === 'string' ? r : r instanceof Error ? r.message : r === undefined ? '' : String(r)).slice(0, 200)
 
-/** Writes a control frame on the channel's open connections only: a stream's pieces are never queued for a later socket. */
-function emit(ch: Channel, data: string): Promise<void> | undefined {
-  const text = encodeFrame(TYPE_CONTROL, data, ch.host.k.maxFrameBytes)
+/**
+ * Writes a control frame on the channel's open connections only: a stream's pieces are never queued for a later
+ * socket. Pieces were cut to fit, so the frame is built without measuring it again; `plain`: nothing to escape.
+ */
+function emit(ch: Channel, data: string, plain = true): Promise<void> | undefined {
+  const text = `{"type":${TYPE_CONTROL},"data":${plain ? `"${data}"` : JSON.stringify(data)}}`
   let wait: Promise<void> | undefined
   for (const c of ch.connections) {
     if (!c.isOpen) continue
@@ -298,7 +300,7 @@ class Writer<Res> extends End implements SockWriter<Res> {
       }
       this.seq++
       this.touch()
-      const wait = emit(this.ch, data)
+      const wait = emit(this.ch, data, !text)
       if (wait) await wait
     }
   }
