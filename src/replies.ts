@@ -169,7 +169,11 @@ const MAX_CACHED = 64 << 10
 /** Reply ids remembered by requestAll() to yield each reply once over several servers. */
 const SEEN = 4096
 const TWO_BYTE = /[^\x00-\xff]/
+/** The longest a timer may be set for (setTimeout's limit): a later deadline wakes it first, to set it again. */
+const MAX_DELAY = 2 ** 31 - 1
 const now = (): number => performance.now()
+/** Sleeps `s` until `at` (monotonic ms), in steps a timer can take. @internal */
+export const sleepUntil = (s: Sleeper, at: number): void => sleep(s, Math.min(at - now(), MAX_DELAY))
 const noop = (): void => {}
 
 interface HandlerEntry {
@@ -316,7 +320,7 @@ export abstract class Outgoing implements Tracker, Sleeper {
 
   private schedule(): void {
     const at = Math.min(this.deadline, this.nextRetry)
-    if (at < Infinity && !this.settled) sleep(this, at - now())
+    if (at < Infinity && !this.settled) sleepUntil(this, at)
   }
 
   offered(conn: Connection, r: Offer): void {
@@ -622,13 +626,14 @@ class Incoming implements SockRequest, Sleeper {
   get signal(): AbortSignal {
     if (!this.ctrl) {
       this.ctrl = new AbortController()
-      if (this.deadline < Infinity && !this.finished) sleep(this, this.deadline - now())
+      if (this.deadline < Infinity && !this.finished) sleepUntil(this, this.deadline)
     }
     return this.ctrl.signal
   }
 
-  /** The deadline came. */
+  /** The deadline came (or a step towards a far one). */
   wake(): void {
+    if (now() + 1 < this.deadline) return sleepUntil(this, this.deadline)
     this.abort(new SockError('ERR_TIMEOUT', DEV ? `the requester's timeout for '${this.event}' (${this.id}) passed: it no longer waits for a reply` : 'timed out'))
   }
 
@@ -796,10 +801,12 @@ function readEnvelope(ch: Channel, conn: Connection, from: string, type: number,
 function readControl(ch: Channel, conn: Connection, f: Frame): void {
   const c = parseControl(f.data)
   if (!c) return ch.fail(conn, new ProtocolError('ERR_PROTOCOL', DEV ? `received a malformed control frame (type 9) from '${f.from}'` : 'bad control frame'))
-  if (c.op === 'a') return onReply(ch, conn, f.from, c.id, c.rest, c.n, false, undefined, f.data.length)
+  if (c.op === 'a') return c.rest.length > 64 ? ch.fail(conn, bad('a fast reply id longer than 64 characters')) : onReply(ch, conn, f.from, c.id, c.rest, c.n, false, undefined, f.data.length)
   const cs = channels.get(ch)
   if (!cs) return
-  if (c.op === 'x') cs.served.get(c.id)?.req?.cancel(c.n, c.rest.slice(0, 200))
+  // A cancel counts from the requester only (any instance sees every request id).
+  const req = c.op === 'x' ? cs.served.get(c.id)?.req : undefined
+  if (req && req.from === f.from) req.cancel(c.n, c.rest.slice(0, 200))
   cs.streams.get(c.id)?.control(ch, conn, c, f.from)
 }
 

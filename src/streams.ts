@@ -17,8 +17,8 @@ import { DEV } from './dev'
 import { TYPE_CONTROL } from './envelope'
 import { SockError, ValidationError, type SockErrorCode } from './errors'
 import type { Feature } from './feature'
-import { clientState, configOf, handle, isReplyError, open, Outgoing, ReplyCode, ReplyError, sendControl, stateOf, type ChannelState, type ClientState, type Reply, type SockRequest, type StreamEnd } from './replies'
-import { sleep, unsleep, type Sleeper } from './timers'
+import { clientState, configOf, handle, isReplyError, open, Outgoing, ReplyCode, ReplyError, sendControl, sleepUntil, stateOf, type ChannelState, type ClientState, type Reply, type SockRequest, type StreamEnd } from './replies'
+import { unsleep, type Sleeper } from './timers'
 
 /** A piece of a stream: bytes, or text. */
 export type Piece = Uint8Array | string
@@ -134,12 +134,12 @@ abstract class End implements StreamEnd, Sleeper {
 
   protected touch(): void {
     this.last = now()
-    if (!this.ended && this.idle < Infinity) sleep(this, this.idle)
+    if (!this.ended && this.idle < Infinity) sleepUntil(this, this.last + this.idle)
   }
 
   wake(): void {
     if (this.ended) return
-    if (now() + 1 - this.last < this.idle) return sleep(this, this.last + this.idle - now())
+    if (now() + 1 - this.last < this.idle) return sleepUntil(this, this.last + this.idle)
     this.stop(ReplyCode.Timeout, DEV ? `no piece or credit for ${this.idle} ms (idleTimeout)` : 'idle', 'ERR_TIMEOUT')
   }
 
@@ -205,7 +205,7 @@ class Writer<Res> extends End implements SockWriter<Res> {
     // What nobody awaits must not become an unhandled rejection: the writer's own calls reject too.
     for (const p of [this.ready, this.delivered, this.result]) p.catch(noop)
     this.acceptBy = timeout > 0 && timeout < Infinity ? now() + timeout : Infinity
-    if (this.acceptBy < Infinity) sleep(this, timeout)
+    if (this.acceptBy < Infinity) sleepUntil(this, this.acceptBy)
   }
 
   attach(call: Outgoing): void {
@@ -220,7 +220,7 @@ class Writer<Res> extends End implements SockWriter<Res> {
   override wake(): void {
     if (this.ended) return
     if (!this.accepted) {
-      if (now() + 1 < this.acceptBy) return sleep(this, this.acceptBy - now())
+      if (now() + 1 < this.acceptBy) return sleepUntil(this, this.acceptBy)
       return this.stop(ReplyCode.Timeout, DEV ? 'the reader did not accept in time' : 'not accepted', 'ERR_TIMEOUT')
     }
     super.wake()

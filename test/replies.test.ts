@@ -286,6 +286,29 @@ describe('at most once', () => {
     expect(peer.frames.filter((f) => f.type === 7)).toEqual([])
   })
 
+  it('only the requester can cancel a request; a far deadline (q = 2^53 - 1) neither aborts the handler nor spins a timer', async () => {
+    const { s, b } = await pair()
+    let aborted: unknown
+    let release: ((v: unknown) => void) | undefined
+    b.handle('jobs', 'hold', (_d, req) => new Promise((r) => (req.signal.addEventListener('abort', () => (aborted = req.signal.reason)), (release = r))))
+    const peer = await rawPeer(`${s.url}/channel/jobs?id=peer`)
+    const mallory = await rawPeer(`${s.url}/channel/jobs?id=mallory`)
+    peer.send({ type: 7, data: JSON.stringify({ i: 'far1', e: 'hold', q: 2 ** 53 - 1, d: 1 }) })
+    await waitFor(() => release, 3000, 'the handler')
+    mallory.send({ type: 9, data: 'x:far1:6:not yours' })
+    await sleep(150)
+    expect(aborted).toBeUndefined()
+    peer.send({ type: 9, data: 'x:far1:6:mine' })
+    await waitFor(() => aborted, 3000, 'the cancel')
+    expect(aborted).toMatchObject({ code: 'ERR_ABORTED' })
+    // a timeout beyond what a timer takes is stepped, not fired at once
+    const a = client({ id: 'amy' })
+    a.setup(s.address)
+    await a.join('jobs')
+    b.handle('jobs', 'later', () => new Promise((r) => setTimeout(() => r('late but fine'), 100)))
+    expect(await a.request('jobs', 'later', 1, { timeout: 1e12 })).toBe('late but fine')
+  })
+
   it('the reply cache is bounded in entries and bytes, oldest first (filled)', async () => {
     const { a, b } = await pair({ replyCache: { max: 50, maxBytes: 20_000 } })
     b.handle('jobs', 'echo', (d: string) => d)
