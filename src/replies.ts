@@ -214,6 +214,7 @@ export interface ChannelState {
   served: Map<string, Served>
   servedBytes: number
   running: number
+  sweeps: number
   streams: Map<string, StreamEnd>
 }
 
@@ -230,7 +231,7 @@ export function clientState(client: object): ClientState {
 /** @internal */
 export function stateOf(ch: Channel): ChannelState {
   let s = channels.get(ch)
-  if (!s) channels.set(ch, (s = { out: new Map(), served: new Map(), servedBytes: 0, running: 0, streams: new Map() }))
+  if (!s) channels.set(ch, (s = { out: new Map(), served: new Map(), servedBytes: 0, running: 0, sweeps: 0, streams: new Map() }))
   return s
 }
 
@@ -652,6 +653,62 @@ class Incoming implements SockRequest, Sleeper {
     unsleep(this)
   }
 
+  conn!: Connection
+  entry!: Served
+  h!: HandlerEntry
+
+  /** The handler settled: its value (or what it threw) becomes the reply, sent and kept for repeats. */
+  answer(v: unknown, threw: boolean): void {
+    const { ch, conn, entry, id, from, event } = this
+    const cs = stateOf(ch)
+    const c = ch.host.k.replies as RepliesConfig
+    cs.running--
+    this.h.running--
+    entry.req = undefined
+    this.finish()
+    if (this.canceled || now() > this.deadline) return // nobody waits for it any more
+    let frame: string | undefined // a whole frame, sent
+    let envelope: string | undefined // a reply envelope, to send
+    let code = 0
+    let data = v
+    try {
+      if (threw) {
+        code = ReplyCode.HandlerError
+        data = undefined
+        if (isReplyError(v)) {
+          code = v.replyCode
+          if (v.said !== undefined || v.data !== undefined) data = { message: v.said, data: v.data }
+        } else {
+          // The application's bug: said where it listens to errors, never to the requester unless exposeErrors.
+          ch.fail(conn, new SockError('ERR_LISTENER', DEV ? `the handler of '${event}' on '${ch.name}' threw (${(v as Error)?.message ?? String(v)}): answered code 5` : 'handler threw', { cause: v }))
+          if (c.expose) data = { message: String((v as Error)?.message ?? v) }
+        }
+      } else if (v === NO_REPLY) return
+      if (data === undefined) frame = fast(ch, id, code)
+      else envelope = replyEnvelope(ch, ch.host.nextId(), id, from, data, code, false)
+    } catch (e) {
+      ch.fail(conn, new SockError('ERR_LISTENER', DEV ? `the reply of the handler of '${event}' on '${ch.name}' cannot be encoded (${(e as Error)?.message ?? e}): answered code 5` : 'reply not encodable', { cause: e }))
+      frame = fast(ch, id, ReplyCode.HandlerError)
+    }
+    let whole = true
+    if (envelope !== undefined) {
+      frame = tryFrame(TYPE_EVENT, envelope, ch.host.k.maxFrameBytes)
+      if (frame !== undefined) ch.send(frame).catch(noop)
+      else {
+        ch.envelope(ch.host.nextId(), envelope).catch(noop)
+        if (envelope.length <= MAX_CACHED) frame = envelope
+        whole = false
+      }
+    }
+    if (frame === undefined) return
+    entry.text = frame
+    entry.whole = whole
+    const b = cost(frame)
+    cs.servedBytes += b - entry.bytes
+    entry.bytes = b
+    if (cs.servedBytes > c.cacheBytes) evict(cs, c)
+  }
+
   progress(data: unknown): Promise<SendReport> {
     if (this.finished || this.canceled) return Promise.reject(new SockError('ERR_CLOSED', DEV ? `request '${this.event}' (${this.id}) is already answered or canceled: progress comes before the final reply` : 'answered'))
     return this.ch.envelope(this.ch.host.nextId(), replyEnvelope(this.ch, this.ch.host.nextId(), this.id, this.from, data, 0, true))
@@ -667,6 +724,8 @@ const cost = (text: string): number => text.length * (TWO_BYTE.test(text) ? 2 : 
 
 /** Forgets what the reply cache holds beyond its bounds (the oldest first) and what has expired; never a running request. */
 function evict(cs: ChannelState, c: RepliesConfig): void {
+  // Within bounds, what expired is looked for every 256th time only: the walk is the costly part.
+  if (cs.served.size <= c.cacheMax && cs.servedBytes <= c.cacheBytes && ++cs.sweeps & 255) return
   const t = now()
   for (const [id, e] of cs.served) {
     const over = cs.served.size > c.cacheMax || cs.servedBytes > c.cacheBytes
@@ -698,7 +757,8 @@ function onRequest(ch: Channel, conn: Connection, from: string, type: number, en
     return
   }
   const stream = env.s === 1
-  const h = clientState(ch.host).handlers.get(handlerKey(ch.name, env.event, stream))
+  const key = ch.key(env.event) // cached per channel for the first 64 event names
+  const h = clientState(ch.host).handlers.get(stream ? `${key}\0s` : key)
   const addressed = env.t !== undefined
   const c = ch.host.k.replies as RepliesConfig
   if (!h) {
@@ -715,62 +775,20 @@ function onRequest(ch: Channel, conn: Connection, from: string, type: number, en
   cs.servedBytes += entry.bytes
   evict(cs, c)
   const req = new Incoming(ch, ch.name, env.event, env.id, env.data, from, String(conn.address), addressed ? (env.t as string) : undefined, q ? t + q : Infinity, type)
+  req.conn = conn
+  req.entry = entry
+  req.h = h
   entry.req = req
   cs.running++
   h.running++
-  const done = (v: unknown, threw: boolean): void => {
-    cs.running--
-    h.running--
-    entry.req = undefined
-    req.finish()
-    if (req.canceled || now() > req.deadline) return // nobody waits for it any more
-    let frame: string | undefined // a whole frame, sent
-    let envelope: string | undefined // a reply envelope, to send
-    const failed = (code: number, message: string | undefined, data: unknown) => {
-      if (message === undefined && data === undefined) frame = fast(ch, env.id, code)
-      else envelope = replyEnvelope(ch, ch.host.nextId(), env.id, from, { message, data }, code, false)
-    }
-    try {
-      if (threw) {
-        if (isReplyError(v)) failed(v.replyCode, v.said, v.data)
-        else {
-          // The application's bug: said where it listens to errors, never to the requester unless exposeErrors.
-          ch.fail(conn, new SockError('ERR_LISTENER', DEV ? `the handler of '${env.event}' on '${ch.name}' threw (${(v as Error)?.message ?? String(v)}): answered code 5` : 'handler threw', { cause: v }))
-          failed(ReplyCode.HandlerError, c.expose ? String((v as Error)?.message ?? v) : undefined, undefined)
-        }
-      } else if (v === NO_REPLY) return
-      else if (v === undefined) frame = fast(ch, env.id, ReplyCode.Ok)
-      else envelope = replyEnvelope(ch, ch.host.nextId(), env.id, from, v, 0, false)
-    } catch (e) {
-      ch.fail(conn, new SockError('ERR_LISTENER', DEV ? `the reply of the handler of '${env.event}' on '${ch.name}' cannot be encoded (${(e as Error)?.message ?? e}): answered code 5` : 'reply not encodable', { cause: e }))
-      frame = fast(ch, env.id, ReplyCode.HandlerError)
-    }
-    let whole = true
-    if (envelope !== undefined) {
-      frame = tryFrame(TYPE_EVENT, envelope, ch.host.k.maxFrameBytes)
-      if (frame !== undefined) ch.send(frame).catch(noop)
-      else {
-        ch.envelope(ch.host.nextId(), envelope).catch(noop)
-        if (envelope.length <= MAX_CACHED) frame = envelope
-        whole = false
-      }
-    }
-    if (frame === undefined) return
-    entry.text = frame
-    entry.whole = whole
-    const b = cost(frame)
-    cs.servedBytes += b - entry.bytes
-    entry.bytes = b
-    evict(cs, c)
-  }
   let out: unknown
   try {
     out = h.fn(env.data, req)
   } catch (e) {
-    return done(e, true)
+    return req.answer(e, true)
   }
-  if (out && typeof (out as Promise<unknown>).then === 'function') (out as Promise<unknown>).then((v) => done(v, false), (e) => done(e, true))
-  else done(out, false)
+  if (out && typeof (out as Promise<unknown>).then === 'function') (out as Promise<unknown>).then((v) => req.answer(v, false), (e) => req.answer(e, true))
+  else req.answer(out, false)
 }
 
 /** A reply arrived (an envelope, or a fast one): it settles the request it answers, if that still waits. */
