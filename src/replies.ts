@@ -463,7 +463,7 @@ class Collect extends Outgoing {
   }
 
   fail(e: SockError): void {
-    this.failure = e
+    if (e.code !== 'ERR_ABORTED') this.failure = e // its signal ends the collection, without an error
     this.end()
   }
 

@@ -298,6 +298,11 @@ class Writer<Res> extends End implements SockWriter<Res> {
         data = head + toBase64((chunk as Uint8Array).subarray(at, at + n))
         at += n
       }
+      if (!this.ch.isOpen) {
+        // Never a gap in the sequence: with no connection open the stream cannot go on (its loss ends it too).
+        this.finish(new StreamError('ERR_DISCONNECTED', DEV ? `no connection of '${this.ch.name}' is open: stream ${this.id} cannot go on` : 'disconnected', this.id))
+        throw this.error
+      }
       this.seq++
       this.touch()
       const wait = emit(this.ch, data, !text)

@@ -158,6 +158,14 @@ describe('request / handle', () => {
     const two = []
     for await (const r of a.requestAll('jobs', 'count', undefined, { timeout: 5000, max: 2 })) two.push(r)
     expect(two).toHaveLength(2)
+    // its signal ends it, without an error
+    const ctrl = new AbortController()
+    const some = []
+    const t1 = performance.now()
+    setTimeout(() => ctrl.abort(), 200)
+    for await (const r of a.requestAll('jobs', 'count', undefined, { timeout: 5000, signal: ctrl.signal })) some.push(r)
+    expect(performance.now() - t1).toBeLessThan(2000)
+    expect(some.length).toBeGreaterThanOrEqual(1)
     expect(stateOf((a as any).channelOf('jobs')).out.size).toBe(0)
   })
 })
@@ -322,6 +330,22 @@ describe('at most once', () => {
     let sum = 0
     for (const e of cs.served.values()) sum += e.bytes
     expect(sum).toBe(cs.servedBytes)
+  })
+
+  it('requestAll() under a flood of distinct replies: it holds at most maxBuffered and its dedupe set stays bounded (filled)', async () => {
+    const { s, a } = await pair()
+    const mallory = await rawPeer(`${s.url}/channel/jobs?id=mallory`)
+    const it = a.requestAll('jobs', 'count', undefined, { timeout: 10_000, maxBuffered: 500 })
+    const first = it.next()
+    const req = await mallory.next((f) => f.type === 7 && JSON.parse(f.data).e === 'count')
+    const id = JSON.parse(req.data).i
+    for (let i = 0; i < 5000; i++) mallory.send({ type: 9, data: `a:${id}:0:r${i}` })
+    expect((await first).value).toMatchObject({ from: 'mallory', code: 0 })
+    const e = await (async () => {
+      for (;;) if ((await it.next()).done) return 'ended'
+    })().catch((x) => x)
+    expect(e).toMatchObject({ code: 'ERR_QUEUE_FULL' })
+    expect(stateOf((a as any).channelOf('jobs')).out.size).toBe(0) // freed at once
   })
 
   it('a flood of requests that never finish is refused beyond replyCache.max running (code 1 when addressed), not run', async () => {

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ReplyCode, ReplyError, type SockClient, type SockReader } from '../src'
 import { toNodeReadable, toNodeWritable } from '../src/node'
-import { client, closeAll, rawPeer, sleep, startServer, waitFor } from './helpers'
+import { client, closeAll, heapAfterGc, rawPeer, sleep, startServer, waitFor } from './helpers'
 
 afterEach(closeAll)
 
@@ -113,6 +113,56 @@ describe('streams', () => {
     await writing
     expect(await w.result).toBe(200_000)
     expect(closes).toEqual([])
+  })
+
+  it('memory: a writer pushing 16 MiB to a reader that does not read holds writer, server and reader to the window (heap measured)', async () => {
+    const { a, b } = await pair()
+    let release!: () => void
+    const go = new Promise<void>((r) => (release = r))
+    b.handleStream('files', 'hold', async (reader) => (await go, (await collect(reader)).length), { window: 64 })
+    const warm = a.stream('files', 'hold', null, { to: 'bob' })
+    await warm.write(randomBytes(1000))
+    release()
+    await warm.close()
+    await warm.result
+    let hold!: () => void
+    const held = new Promise<void>((r) => (hold = r))
+    b.handleStream('files', 'stuck', async (reader) => (await held, (await collect(reader)).length), { window: 64 })
+    const before = heapAfterGc()
+    const w = a.stream('files', 'stuck', null, { to: 'bob' })
+    let sent = 0
+    const writing = (async () => {
+      for (; sent < 16 << 20; sent += 64 << 10) await w.write(randomBytes(64 << 10)) // one chunk at a time, as a pipe would
+      await w.close()
+    })()
+    await sleep(600)
+    const during = heapAfterGc()
+    const growth = during - before
+    console.log(`16 MiB stream to a reader that does not read: ${(growth / 1024).toFixed(0)} KiB more heap + external (window 64 pieces of <= 1 KiB), ${sent} bytes accepted by write()`)
+    expect(sent).toBeLessThan(1 << 20) // the writer is held, not buffering
+    expect(growth).toBeLessThan(1 << 20) // window (64 KiB of frames) + one 64 KiB chunk + bookkeeping, with a margin
+    hold()
+    await writing
+    expect(await w.result).toBe(16 << 20)
+  })
+
+  it('maxStreams bounds the streams a client reads at once: one more is refused with code 1 (filled)', async () => {
+    const { a, b } = await pair()
+    let hold!: () => void
+    const held = new Promise<void>((r) => (hold = r))
+    b.handleStream('files', 'slot', async (reader) => (await held, (await collect(reader)).length), { maxStreams: 2 })
+    const ws = [a.stream('files', 'slot', null, { to: 'bob' }), a.stream('files', 'slot', null, { to: 'bob' })]
+    await Promise.all(ws.map((w) => w.ready))
+    const third = a.stream('files', 'slot', null, { to: 'bob' })
+    const e = await third.ready.catch((x) => x)
+    expect(e).toMatchObject({ name: 'ReplyError', replyCode: ReplyCode.Rejected })
+    hold()
+    for (const w of ws) await w.close()
+    expect(await Promise.all(ws.map((w) => w.result))).toEqual([0, 0])
+    const fourth = a.stream('files', 'slot', null, { to: 'bob' }) // room again
+    await fourth.ready
+    await fourth.close()
+    expect(await fourth.result).toBe(0)
   })
 
   it('abort from the writer, cancel from the reader, and a handler that throws: each side gets the other code', async () => {
