@@ -751,8 +751,9 @@ function onRequest(ch: Channel, conn: Connection, from: string, type: number, en
   const cs = stateOf(ch)
   const seen = cs.served.get(env.id)
   if (seen) {
-    // A retry (another q: sent later) gets the cached reply again; a copy over another server, nothing.
-    if (seen.text !== undefined && seen.q !== q) seen.whole ? ch.send(seen.text).catch(noop) : ch.envelope(ch.host.nextId(), seen.text).catch(noop)
+    // A retry (another q: sent later) gets the cached reply again; a copy over another server (the same q), nothing.
+    // Without a deadline (q 0) the two look alike: every repeat gets it again, and the requester drops the extra.
+    if (seen.text !== undefined && (seen.q !== q || q === 0)) seen.whole ? ch.send(seen.text).catch(noop) : ch.envelope(ch.host.nextId(), seen.text).catch(noop)
     seen.q = q
     return
   }

@@ -292,6 +292,24 @@ describe('at most once', () => {
     expect(runs).toBe(1)
     expect(JSON.parse(r2.data)).toEqual(JSON.parse(r1.data))
     expect(peer.frames.filter((f) => f.type === 7)).toEqual([])
+    // without a deadline (q 0) a retry and a copy look alike: each repeat gets the reply again, the handler still runs once
+    const req0 = { type: 7, data: JSON.stringify({ i: 'pay2', e: 'charge', q: 0, d: 7 }) }
+    peer.send(req0)
+    await peer.next((f) => f.type === 7)
+    peer.send(req0)
+    await peer.next((f) => f.type === 7)
+    expect(runs).toBe(2)
+  })
+
+  it('a handler registered before setup() answers once the client is set up', async () => {
+    const s = await startServer()
+    const b = client({ id: 'bob' })
+    b.handle('early', 'hi', () => 'hello')
+    b.setup(s.address)
+    const a = client({ id: 'alice' })
+    a.setup(s.address)
+    await waitFor(() => b.stateOf('early') === 'open', 3000, 'bob joined by handle()')
+    expect(await a.request('early', 'hi')).toBe('hello')
   })
 
   it('only the requester can cancel a request; a far deadline (q = 2^53 - 1) neither aborts the handler nor spins a timer', async () => {
