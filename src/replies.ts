@@ -12,7 +12,7 @@ import { checkEvent, positive, type SockClient, type SockMessage, type Unsubscri
 import type { Connection, Offer } from './connection'
 import { control, parseControl, type Control } from './control'
 import { DEV } from './dev'
-import { encodeEnvelope, REPLY, TYPE_CONTROL, TYPE_EVENT, type Envelope } from './envelope'
+import { encodeEnvelope, json, REPLY, TYPE_CONTROL, TYPE_EVENT, type Envelope } from './envelope'
 import { ProtocolError, SockError, ValidationError, type SockErrorCode } from './errors'
 import type { Feature } from './feature'
 import { checkId, encodeFrame, isName, type Frame } from './protocol'
@@ -270,7 +270,8 @@ export abstract class Outgoing implements Tracker, Sleeper {
   settled = false
   sent = false
   private expiring = false
-  private carriers: [Connection, number][] = []
+  /** The connections that carried it, each with the socket it had then (`openedTime`): conn, time, conn, time... */
+  private carriers: (Connection | number)[] = []
   private queued: [Connection, object][] = []
   private attempts = 0
   private nextRetry = Infinity
@@ -327,7 +328,7 @@ export abstract class Outgoing implements Tracker, Sleeper {
   offered(conn: Connection, r: Offer): void {
     if (r.status === 'sent') {
       this.sent = true
-      this.carriers.push([conn, conn.openedTime])
+      this.carriers.push(conn, conn.openedTime)
     } else if (r.status === 'queued') {
       const entry: [Connection, object] = [conn, r.pending]
       this.queued.push(entry)
@@ -339,7 +340,7 @@ export abstract class Outgoing implements Tracker, Sleeper {
         () => {
           unqueue()
           this.sent = true
-          this.carriers.push([conn, conn.openedTime])
+          this.carriers.push(conn, conn.openedTime)
           this.check()
         },
         () => {
@@ -353,8 +354,9 @@ export abstract class Outgoing implements Tracker, Sleeper {
   /** Every connection that carried it is gone and no copy waits in a queue: retry, or reject ERR_DISCONNECTED. */
   check(): void {
     if (this.settled || this.queued.length || !this.carriers.length) return
-    for (const [c, opened] of this.carriers) if (opened && c.openedTime === opened) return
-    this.carriers = []
+    const cs = this.carriers
+    for (let i = 0; i < cs.length; i += 2) if (cs[i + 1] && (cs[i] as Connection).openedTime === cs[i + 1]) return
+    cs.length = 0
     if (this.retries > 0) {
       this.retries--
       return this.send()
@@ -386,7 +388,7 @@ export abstract class Outgoing implements Tracker, Sleeper {
   }
 
   private withdraw(): void {
-    for (const [c, p] of this.queued.splice(0)) c.withdraw(p, WITHDRAWN)
+    if (this.queued.length) for (const [c, p] of this.queued.splice(0)) c.withdraw(p, WITHDRAWN)
   }
 
   /** Sends nothing more: withdraws what is queued; a cancel to responders when a copy was written. */
@@ -404,7 +406,7 @@ export abstract class Outgoing implements Tracker, Sleeper {
     this.cs.out.delete(this.id)
     clientState(this.client).pending--
     this.signal?.removeEventListener('abort', this.onAbort!)
-    this.carriers = []
+    this.carriers.length = 0
   }
 
   error(code: SockErrorCode, message: string, cause?: unknown): RequestError {
@@ -717,7 +719,11 @@ class Incoming implements SockRequest, Sleeper {
 
 /** A reply envelope: `{"i","e":"$r","t","r"[,"k"][,"m"],"d"}`. */
 function replyEnvelope(ch: Channel, id: string, re: string, to: string, data: unknown, code: number, more: boolean): string {
-  return encodeEnvelope(id, REPLY, data, ch.host.k.codec, `${isName(to) ? `,"t":"${to}"` : ''},"r":"${re}"${code ? `,"k":${code}` : ''}${more ? ',"m":1' : ''}`)
+  const keys = `${isName(to) ? `,"t":"${to}"` : ''},"r":"${re}"${code ? `,"k":${code}` : ''}${more ? ',"m":1' : ''}`
+  const codec = ch.host.k.codec
+  if (codec !== json) return encodeEnvelope(id, REPLY, data, codec, keys)
+  const d = JSON.stringify(data) // what encodeEnvelope writes, without quoting the event each time
+  return d === undefined ? `{"i":"${id}","e":"$r"${keys}}` : `{"i":"${id}","e":"$r"${keys},"d":${d}}`
 }
 
 const cost = (text: string): number => text.length * (TWO_BYTE.test(text) ? 2 : 1) + ENTRY_COST
