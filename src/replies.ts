@@ -311,11 +311,27 @@ export abstract class Outgoing implements Tracker, Sleeper {
     this.withdraw()
     const t = now()
     const q = this.deadline === Infinity ? 0 : Math.max(1, Math.ceil(this.deadline - t))
-    // A retry of a chunked request goes in chunks of a fresh message id: the receiver finished the first one's.
-    const chunkId = this.attempts++ ? this.client.nextId() : this.id
-    this.ch.envelope(chunkId, this.head + q + this.rest, undefined, this).catch((e: SockError) => {
-      if (!this.settled && e !== WITHDRAWN) this.fail(this.error(e.code, e.message, e))
-    })
+    const text = this.head + q + this.rest
+    const frame = tryFrame(TYPE_EVENT, text, this.ch.host.k.maxFrameBytes)
+    if (frame !== undefined) {
+      // One frame: offered on every connection of the channel, as its send() would, without a report nobody reads.
+      let failed: SockError | undefined
+      let any = false
+      for (const c of this.ch.connections) {
+        const r = c.offer(frame)
+        this.offered(c, r)
+        if (r.status === 'failed') failed ??= r.error
+        else any = true
+      }
+      this.attempts++
+      if (!any && failed) return this.fail(this.error(failed.code, failed.message, failed))
+    } else {
+      // A retry of a chunked request goes in chunks of a fresh message id: the receiver finished the first one's.
+      const chunkId = this.attempts++ ? this.client.nextId() : this.id
+      this.ch.envelope(chunkId, text, undefined, this).catch((e: SockError) => {
+        if (!this.settled && e !== WITHDRAWN) this.fail(this.error(e.code, e.message, e))
+      })
+    }
     if (this.retries > 0 && this.retryDelay < Infinity) this.nextRetry = t + this.retryDelay
     this.schedule()
   }
