@@ -487,7 +487,7 @@ describe('sock: every error path is one line with its exit code', () => {
     const file = join(tmp, 'x.txt')
     writeFileSync(file, 'x')
     const cases: [string[], RegExp][] = [
-      [['bogus'], /^sock: unknown command 'bogus': use one of serve, chat, send, file, listen, list/],
+      [['bogus'], /^sock: unknown command 'bogus': use one of serve, chat, send, request, file, listen, list/],
       [['send', 'chat'], /^sock send: missing <text>: usage: sock send <channel> <text>/],
       [['send'], /^sock send: missing <channel>/],
       [['send', 'chat', 'a', 'b'], /^sock send: unexpected argument 'b'.*quote text/],

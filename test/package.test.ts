@@ -68,8 +68,10 @@ describe('npm i of the packed package', () => {
     expect(files.filter((f) => !reached.has(f) && !documents.includes(f))).toEqual([])
     // 160 kB before the kernel (issue 14), which added a production build for bundlers (short messages) and the core script-tag bundle;
     // 215 kB before the server's hardening (issue 13: request parsing, per-connection budget, identity, Redis deadlines and
-    // redaction), which ships in the server's ESM and CJS builds and in the sock command: 234 kB
-    expect(p.pack.size).toBeLessThan(240_000)
+    // redaction), which ships in the server's ESM and CJS builds and in the sock command: 234 kB;
+    // 240 kB before requests, replies and streams (issue 15: two features in the Node, CJS and browser builds and in
+    // two script-tag bundles, with their types, the Node adapters, and README's section): 313 kB
+    expect(p.pack.size).toBeLessThan(320_000)
   })
 
   it('is what npm publish --dry-run packs, with no warning', async () => {
