@@ -238,7 +238,7 @@ export function stateOf(ch: Channel): ChannelState {
 /** @internal The client's replies configuration; throws naming the feature when it is not composed in. */
 export function configOf(client: SockClient<any>): RepliesConfig {
   const c = client.k.replies as RepliesConfig | undefined
-  if (!c) throw new ValidationError('features', DEV ? "requests need the replies feature: new SockClient({ features: [replies] }) with replies from 'sock-client/replies' (sock-client has it)" : 'no replies feature')
+  if (!c) throw new ValidationError('features', DEV ? "requests and streams need the replies feature: add it from 'sock-client/replies' (new SockClient({ features: [replies] }); sock-client has it)" : 'no replies feature')
   return c
 }
 

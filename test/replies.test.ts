@@ -301,6 +301,23 @@ describe('at most once', () => {
     expect(runs).toBe(2)
   })
 
+  it('large requests and replies travel in chunks; a retry of a chunked reply is chunked again under a fresh id; too large is refused', async () => {
+    const { s, a, b } = await pair({ maxMessageBytes: 50_000 })
+    let runs = 0
+    b.handle('jobs', 'big', (d: string) => (runs++, d.toUpperCase()))
+    b.handle('jobs', 'grow', (n: number) => (runs++, 'z'.repeat(n)))
+    const text = 'é'.repeat(4000)
+    expect(await a.request('jobs', 'big', text)).toBe('É'.repeat(4000))
+    const peer = await rawPeer(`${s.url}/channel/jobs?id=peer`)
+    const req = (q: number) => ({ type: 7, data: JSON.stringify({ i: 'bigone', e: 'grow', q, d: 3000 }) })
+    peer.send(req(5000))
+    await waitFor(() => peer.frames.filter((f) => f?.type === 8).length >= 4, 3000, 'the chunks of the reply')
+    peer.send(req(4000))
+    await waitFor(() => new Set(peer.frames.filter((f) => f?.type === 8).map((f) => f.data.split(':')[0])).size === 2, 3000, 'a second set of chunks')
+    expect(runs).toBe(2) // alice's request and the peer's, each once
+    await expect(a.request('jobs', 'big', 'y'.repeat(60_000))).rejects.toMatchObject({ name: 'RequestError', code: 'ERR_FRAME_TOO_LARGE' })
+  })
+
   it('a handler registered before setup() answers once the client is set up', async () => {
     const s = await startServer()
     const b = client({ id: 'bob' })
