@@ -510,6 +510,7 @@ class Collect extends Outgoing {
   }
 }
 
+/** @internal */
 interface Checked {
   ch: Channel
   config: RepliesConfig
@@ -614,6 +615,7 @@ export function open(client: SockClient<any>, channel: string, event: string, da
   o.start()
   return o
 }
+/** @internal */
 export type { Checked }
 
 // ---------- requests in ----------
@@ -854,6 +856,7 @@ function readControl(ch: Channel, conn: Connection, f: Frame): void {
 /**
  * Answers requests for `event` on `channel` (joining it): the handler's value is the reply, `undefined` a fast reply,
  * a thrown `ReplyError` its code, any other throw code 5, `NO_REPLY` nothing. One handler per channel and event.
+ * (`stream` is the streams feature's: `handleStream()`.)
  */
 export function handle(client: SockClient<any>, channel: string, event: string, fn: Handler, options: HandleOptions = {}, stream = false): Unsubscribe {
   configOf(client)
