@@ -269,6 +269,7 @@ export abstract class Outgoing implements Tracker, Sleeper {
   done = false
   settled = false
   sent = false
+  private started = false
   private expiring = false
   /** The connections that carried it, each with the socket it had then (`openedTime`): conn, time, conn, time... */
   private carriers: (Connection | number)[] = []
@@ -300,6 +301,7 @@ export abstract class Outgoing implements Tracker, Sleeper {
   abstract expired(): void
 
   start(): void {
+    this.started = true
     this.cs.out.set(this.id, this)
     clientState(this.client).pending++
     if (this.signal) this.signal.addEventListener('abort', (this.onAbort = () => this.abort()))
@@ -419,6 +421,8 @@ export abstract class Outgoing implements Tracker, Sleeper {
     this.settled = this.done = true
     this.withdraw()
     unsleep(this)
+    if (!this.started) return // settled before it began (aborted already): it was never counted
+    this.started = false
     this.cs.out.delete(this.id)
     clientState(this.client).pending--
     this.signal?.removeEventListener('abort', this.onAbort!)

@@ -266,6 +266,10 @@ describe('settling exactly once', () => {
   it('maxPendingRequests bounds the requests waiting for replies: beyond it ERR_QUEUE_FULL, with room again once they settle', async () => {
     const { a, b } = await pair({ maxPendingRequests: 3 })
     b.handle('jobs', 'wait', (ms: number) => new Promise((r) => setTimeout(r, ms)))
+    // requests aborted before they start never count, in either direction
+    const gone = new AbortController()
+    gone.abort()
+    for (let i = 0; i < 5; i++) expect(await codeOf(a.request('jobs', 'wait', 1, { signal: gone.signal }))).toBe('ERR_ABORTED')
     const ps = [1, 2, 3].map(() => a.request('jobs', 'wait', 200))
     expect(await codeOf(a.request('jobs', 'wait', 1))).toBe('ERR_QUEUE_FULL')
     await Promise.all(ps)
