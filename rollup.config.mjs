@@ -33,8 +33,10 @@ export const CLIENT_ENTRIES = {
   codecs: 'src/entries/codecs.ts',
   protocol: 'src/protocol-entry.ts',
   msgpack: 'src/msgpack.ts',
+  replies: 'src/entries/replies.ts',
+  streams: 'src/entries/streams.ts',
 }
-const entries = { ...CLIENT_ENTRIES, server: 'src/server/index.ts' }
+const entries = { ...CLIENT_ENTRIES, server: 'src/server/index.ts', node: 'src/node.ts' }
 // Imported as `#<name>` by the Node ESM and CJS builds, resolved by package.json's `imports` (node: the first file, else the second).
 const RUNTIME_MODULES = { websocket: ['src/websocket.ts', 'src/websocket-browser.ts'], msgpackr: ['src/msgpackr.ts', 'src/msgpackr-browser.ts'] }
 const runtimeEntries = Object.fromEntries(Object.values(RUNTIME_MODULES).flatMap((files) => files.map((f) => [f.slice(4, -3), f])))
@@ -51,14 +53,13 @@ const banner = (extra = '') => `/*! sock-client v${pkg.version} | MIT${extra} */
 // specifier it cannot resolve, so that specifier is the message; loaded anyway, the file throws the same words.
 // No colon in it, which a Windows path cannot hold.
 const SERVER_IN_BROWSER = "sock-client/server is the embedded Sock server and runs in Node only; in browser code, import { SockClient } from 'sock-client'"
+const NODE_IN_BROWSER = "sock-client/node holds the Node stream adapters and runs in Node only; in browser code, use a stream's writable and readable"
 const serverBrowserStub = {
   name: 'server-browser-stub',
   generateBundle() {
-    this.emitFile({
-      type: 'asset',
-      fileName: 'server.browser.js',
-      source: `// ${SERVER_IN_BROWSER}\nimport ${JSON.stringify(`./ERROR ${SERVER_IN_BROWSER}`)}\nthrow new Error(${JSON.stringify(SERVER_IN_BROWSER)})\n`,
-    })
+    for (const [fileName, text] of [['server.browser.js', SERVER_IN_BROWSER], ['node.browser.js', NODE_IN_BROWSER]]) {
+      this.emitFile({ type: 'asset', fileName, source: `// ${text}\nimport ${JSON.stringify(`./ERROR ${text}`)}\nthrow new Error(${JSON.stringify(text)})\n` })
+    }
   },
 }
 

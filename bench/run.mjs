@@ -3,7 +3,8 @@
 //
 //   --quick            2 repetitions and a tenth of the messages (a smoke run; the figures are not for reading)
 //   --reps N           repetitions of each measurement (default 5)
-//   --only a,b         scenarios: throughput, unpaced, fanout, latency, cpu, memory, memory1, reconnect, bundle, redis
+//   --only a,b         scenarios: throughput, unpaced, fanout, latency, cpu, memory, memory1, reconnect, bundle, redis,
+//                      requests, streams (bench/replies.mjs: request/reply against socket.io's emitWithAck, and streams)
 //   --clients a,b      clients: ws, sock-message, sock-event, rws, partysocket, socket.io
 //   --out FILE         the JSON results file (default bench/results/<date>.json, and bench/results/latest.json)
 //   --no-write         write no JSON file
@@ -92,7 +93,8 @@ const SCENARIOS = [
 // `redis` is bench/redis-fanout.mjs (two nodes sharing a Redis against one node), run after the table.
 const onlyList = value('--only')?.split(',')
 const withRedis = !onlyList || onlyList.includes('redis')
-const onlyScenarios = onlyList?.filter((s) => s !== 'redis') ?? SCENARIOS.map((s) => s.id)
+const replyRows = ['requests', 'streams'].filter((s) => !onlyList || onlyList.includes(s))
+const onlyScenarios = onlyList?.filter((s) => s !== 'redis' && !replyRows.includes(s)) ?? SCENARIOS.map((s) => s.id)
 const onlyClients = value('--clients')?.split(',') ?? CLIENTS.map((c) => c.id)
 for (const s of onlyScenarios) if (!SCENARIOS.some((x) => x.id === s)) throw new Error(`unknown scenario ${s}`)
 for (const c of onlyClients) if (!CLIENTS.some((x) => x.id === c)) throw new Error(`unknown client ${c}`)
@@ -401,5 +403,10 @@ if (withRedis) {
   // Its own process and its own table; it needs redis-server on PATH.
   const r = spawnSync(process.execPath, [here('redis-fanout.mjs'), String(Math.round(2000 * scale)), String(reps)], { stdio: 'inherit', timeout: 300_000 })
   if (r.status !== 0) log(`bench/redis-fanout.mjs failed (${r.error?.message ?? `exit ${r.status}`})\n`)
+}
+if (replyRows.length) {
+  // Its own processes and its own table (request/reply and streams).
+  const r = spawnSync(process.execPath, [here('replies.mjs'), '--reps', String(reps), '--only', replyRows.join(','), ...(quick ? ['--quick'] : [])], { stdio: 'inherit', timeout: 900_000 })
+  if (r.status !== 0) log(`bench/replies.mjs failed (${r.error?.message ?? `exit ${r.status}`})\n`)
 }
 process.exit(Object.values(results).some((s) => Object.values(s).some((r) => r.errors?.length || !r.runs.length)) ? 1 : 0)

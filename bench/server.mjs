@@ -2,6 +2,9 @@
 // sock: the embedded Sock server of this package (dist/server.js), default options (frame limit 1024 bytes).
 // socketio: a socket.io server that relays each 'message' to every other socket, as the Sock server relays a frame.
 // relay: a plain Sock relay on ws that is not ours and writes every frame separately (the unpaced scenario).
+// sock64k: the embedded Sock server with a 64 KiB frame limit. socketio-rpc: a socket.io server that relays each
+// 'echo' of a requester to the responder with emitWithAck and passes the reply back (bench/replies.mjs).
+// Asked { type: 'cpu' } or { type: 'mem' }, it reports its CPU time so far (µs) or its heap + external and RSS.
 // Reports { type: 'listening', port, at } (at: wall-clock ms) to the parent over IPC.
 import { createServer } from 'node:http'
 import { childSetup, wallNow } from './lib.mjs'
@@ -12,11 +15,38 @@ const { report } = childSetup()
 process.on('SIGTERM', () => process.exit(0))
 const kind = process.argv[2]
 const port = Number(process.argv[3] ?? 0)
+process.on('message', (m) => {
+  if (m?.type === 'cpu') {
+    const u = process.cpuUsage()
+    report({ type: 'cpu', us: u.user + u.system })
+  } else if (m?.type === 'mem') {
+    globalThis.gc?.() // under --expose-gc: what is retained, not what awaits collection
+    const u = process.memoryUsage()
+    report({ type: 'mem', heap: u.heapUsed + u.external, rss: u.rss })
+  }
+})
 
-if (kind === 'sock') {
+if (kind === 'sock' || kind === 'sock64k') {
   const { createSockServer } = await import('../dist/server.js')
-  const server = await createSockServer({ port, host: '127.0.0.1' })
+  const server = await createSockServer({ port, host: '127.0.0.1', ...(kind === 'sock64k' ? { limit: 65536 } : {}) })
   report({ type: 'listening', port: server.port, at: wallNow() })
+} else if (kind === 'socketio-rpc') {
+  const { Server } = await import('socket.io')
+  const http = createServer()
+  const io = new Server(http, { serveClient: false, perMessageDeflate: false, transports: ['websocket'] })
+  let responder
+  io.on('connection', (socket) => {
+    if (socket.handshake.auth?.role === 'responder') responder = socket
+    // The server side needs its own timeout (socket.io #5333, #4559).
+    socket.on('echo', async (d, cb) => {
+      try {
+        cb(await responder.timeout(5000).emitWithAck('echo', d))
+      } catch (e) {
+        cb({ error: String(e?.message ?? e) })
+      }
+    })
+  })
+  http.listen(port, '127.0.0.1', () => report({ type: 'listening', port: http.address().port, at: wallNow() }))
 } else if (kind === 'socketio') {
   const { Server } = await import('socket.io')
   const http = createServer()

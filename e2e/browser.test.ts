@@ -168,4 +168,34 @@ describe('in the browser', () => {
     await ctx.setOffline(false)
     await expect.poll(() => state(page), { timeout: 5000 }).toBe('open')
   })
+
+  it('pipes a Blob.stream() into a SockWriter to a Node reader, and answers a request from Node (the UMD bundle)', async () => {
+    const { SockClient } = await import('../src')
+    const server = await sockServer()
+    const node = new SockClient({ id: 'node' })
+    node.setup(server.address)
+    let size = 0
+    let sum = 0
+    node.handleStream('chat', 'upload', async (reader, meta: { name: string }) => {
+      for await (const p of reader) for (const b of p as Uint8Array) (size++, (sum = (sum + b) % 65521))
+      return { name: meta.name, size }
+    })
+    await node.join('chat')
+    const ctx = await context()
+    const page = await openPage(ctx, `${pages.origin}/pages/umd.html`)
+    await joinChat(page, server.address, 'page')
+    await page.evaluate(() => (window as any).client.handle('chat', 'whoami', () => ({ agent: navigator.userAgent.includes('Chrome') ? 'chromium' : 'other' })))
+    const result = await page.evaluate(async () => {
+      const bytes = new Uint8Array(300_000).map((_, i) => (i * 31) % 251)
+      let sum = 0
+      for (const b of bytes) sum = (sum + b) % 65521
+      const w = (window as any).client.stream('chat', 'upload', { name: 'blob.bin' }, { to: 'node' })
+      await new Blob([bytes]).stream().pipeTo(w.writable)
+      return { result: await w.result, sum }
+    })
+    expect(result.result).toEqual({ name: 'blob.bin', size: 300_000 })
+    expect(sum).toBe(result.sum)
+    expect(await node.request('chat', 'whoami', undefined, { to: 'page' })).toEqual({ agent: 'chromium' })
+    node.close()
+  })
 })

@@ -81,6 +81,10 @@ it('lets two users chat, lists them, sends a file with progress, and is screensh
     expect.stringMatching(/^BObobsince /),
   ])
 
+  // a request: alice pings bob (addressed), bob's page answers with its name
+  await alice.click('#people li:nth-child(2) button.ping')
+  await expect.poll(async () => (await alice.locator('#messages .system').allTextContents()).at(-1), { timeout: 5000 }).toMatch(/^bob answered a ping in \d+ ms/)
+
   // a second channel: the unread badge
   await bob.click('#channels li[data-channel="random"]')
   await send(bob, 'psst, over here')

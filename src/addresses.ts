@@ -6,7 +6,7 @@
  * Failover needs nothing more than the core: its one connection rotates through the addresses.
  */
 import { AddressBook as Book, asList, checkMode, makeAddress, parseAddress, show, type Address, type AddressList, type ListType, type NamedAddress, type Parsed, type Port, type SetupForms } from './address'
-import { Channel, type ChannelHost, type SendReport } from './channel'
+import { Channel, type ChannelHost, type SendReport, type Tracker } from './channel'
 import type { Connection } from './connection'
 import { DEV } from './dev'
 import { AddressError, type SockError } from './errors'
@@ -108,12 +108,13 @@ export class BroadcastChannel extends Channel {
   }
 
   /** Sends on every connection. Resolves once at least one wrote it, with the outcome per address; rejects when none can (the first reason). */
-  override send(text: string): Promise<SendReport> {
+  override send(text: string, track?: Tracker): Promise<SendReport> {
     const report: SendReport = { sent: [], queued: [], failed: [] }
     let waits: Promise<[queuedFor: string, writtenTo: string]>[] | undefined
     for (const c of this.connections) {
       const address = String(c.address)
       const r = c.offer(text)
+      if (track) track.offered(c, r)
       if (r.status === 'sent') report.sent.push(address)
       else if (r.status === 'failed') report.failed.push({ address, error: r.error })
       else {

@@ -5,9 +5,9 @@
  * channel with one connection per address (broadcast). Knows nothing of the WebSocket API.
  */
 import type { Address } from './address'
-import { Connection, SENT, type ConnectionOptions, type ConnectionOwner, type ConnectionState, type StateDetail } from './connection'
+import { Connection, SENT, type ConnectionOptions, type ConnectionOwner, type ConnectionState, type Offer, type StateDetail } from './connection'
 import { DEV } from './dev'
-import { decodeEnvelope, encodeEnvelope, TYPE_CHUNK, TYPE_EVENT, type Codec } from './envelope'
+import { decodeEnvelope, encodeEnvelope, REPLY, TYPE_CHUNK, TYPE_CONTROL, TYPE_EVENT, type Codec } from './envelope'
 import { ConnectionError, FrameTooLargeError, ProtocolError, ValidationError, type SockError } from './errors'
 import type { Features } from './feature'
 import { channelUrl, fitFrame, TYPE_FILE, TYPE_TEXT, type Frame } from './protocol'
@@ -17,6 +17,16 @@ export interface SendReport {
   sent: string[]
   queued: string[]
   failed: { address: string; error: SockError }[]
+}
+
+/**
+ * Follows the copies of one send (the replies feature's requests): told what each connection did with each frame,
+ * so that a request knows which connections carried it and can take back what still waits in a queue.
+ */
+export interface Tracker {
+  offered(conn: Connection, offer: Offer): void
+  /** True once the send is abandoned: no further chunk of it is sent. */
+  readonly done?: boolean
 }
 
 export interface ConnectionInfo {
@@ -101,7 +111,7 @@ export class Channel implements ConnectionOwner {
     else if ((state === 'closed' || state === 'giveup') && this.connections.every((c) => c.state === 'closed' || c.state === 'giveup')) {
       this.settle(detail.error ?? new ConnectionError('ERR_CLOSED', DEV ? `channel '${this.name}' was closed before it opened` : 'closed'))
     }
-    this.host.k.features.watch?.(this, conn, state)
+    this.host.k.features.watch?.(this, conn, state, detail)
     this.host.report(this, conn, 'state', detail)
   }
 
@@ -123,29 +133,32 @@ export class Channel implements ConnectionOwner {
 
   // ---------- sending ----------
 
-  /** Sends `data` as `event`: a plain type-1 frame for a `message` string that fits, else an envelope. */
-  signal(event: string, data: unknown): Promise<SendReport> {
+  /**
+   * Sends `data` as `event`: a plain type-1 frame for a `message` string that fits, else an envelope; `to`: an
+   * envelope for that instance only (`t`), which other sock-client receivers drop.
+   */
+  signal(event: string, data: unknown, to?: string): Promise<SendReport> {
     const k = this.host.k
-    if (event === 'message' && typeof data === 'string') {
+    if (event === 'message' && typeof data === 'string' && to === undefined) {
       const plain = tryFrame(TYPE_TEXT, data, k.maxFrameBytes)
       if (plain !== undefined) return this.send(plain)
     }
     const id = this.host.nextId()
     let text: string
     try {
-      text = encodeEnvelope(id, event, data, k.codec)
+      text = encodeEnvelope(id, event, data, k.codec, to === undefined ? '' : `,"t":"${to}"`)
     } catch (e) {
       return Promise.reject(new ValidationError('data', DEV ? `cannot encode the payload of '${event}' with the ${k.codec.name} codec: ${(e as Error)?.message ?? e}` : 'cannot encode'))
     }
     return this.envelope(id, text)
   }
 
-  /** Sends an envelope in one frame, or through the chunks feature when it exceeds `maxFrameBytes`. */
-  envelope(id: string, text: string, onProgress?: (done: number, total: number) => void): Promise<SendReport> {
+  /** Sends an envelope in one frame, or through the chunks feature (as message `id`) when it exceeds `maxFrameBytes`. */
+  envelope(id: string, text: string, onProgress?: (done: number, total: number) => void, track?: Tracker): Promise<SendReport> {
     const k = this.host.k
     const single = tryFrame(TYPE_EVENT, text, k.maxFrameBytes)
     if (single !== undefined) {
-      const sent = this.send(single)
+      const sent = this.send(single, track)
       return onProgress ? sent.then((r) => (this.host.callback(onProgress, 'onProgress', this.name, text.length, text.length), r)) : sent // no extra promise per event
     }
     if (text.length > k.maxMessageBytes) {
@@ -153,16 +166,17 @@ export class Channel implements ConnectionOwner {
     }
     const split = k.features.split
     if (!split) return Promise.reject(new FrameTooLargeError(text.length, k.maxFrameBytes, DEV ? `message of ${text.length} bytes exceeds maxFrameBytes (${k.maxFrameBytes}): add the chunks feature from 'sock-client/chunks' to split it, or raise maxFrameBytes to the server's -limit` : undefined))
-    return split(this, id, text, onProgress)
+    return split(this, id, text, onProgress, track)
   }
 
   /**
    * Sends an encoded frame on the channel's connection. Resolves once it is written, with the outcome; waits while
-   * it is queued; rejects when it cannot be sent (the reason).
+   * it is queued; rejects when it cannot be sent (the reason). `track` is told what the connection did with it.
    */
-  send(text: string): Promise<SendReport> {
+  send(text: string, track?: Tracker): Promise<SendReport> {
     const c = this.connections[0]!
     const r = c.offer(text)
+    if (track) track.offered(c, r)
     const address = String(c.address)
     if (r === SENT) return Promise.resolve({ sent: [address], queued: [], failed: [] }) // the common case
     if (r.status === 'failed') return Promise.reject(r.error)
@@ -174,6 +188,11 @@ export class Channel implements ConnectionOwner {
   /** A frame from one of our own instances (several servers sharing a channel relay it back to us). */
   isOwn(_from: string): boolean {
     return false
+  }
+
+  /** Whether `id` is ours: the id we join with, or one a server gave a connection of this channel. */
+  isMe(id: unknown): boolean {
+    return id === this.host.k.id || this.connections.some((c) => c.id === id)
   }
 
   /** True the first time message `id` is seen: one connection never sees a message twice. */
@@ -191,6 +210,7 @@ export class Channel implements ConnectionOwner {
     if (f.type === TYPE_CHUNK || f.type === TYPE_FILE) {
       return this.fail(conn, new ProtocolError('ERR_PROTOCOL', DEV ? `received a ${f.type === TYPE_FILE ? "file (type 2): add the files feature from 'sock-client/files'" : "chunk of a large message (type 8): add the chunks feature from 'sock-client/chunks'"} to read it` : `type ${f.type} needs a feature`))
     }
+    if (f.type === TYPE_CONTROL) return // replies and stream pieces between other instances: for the replies feature only
     this.deliver(conn, f.from, f.type, `type:${f.type}`, f.data, f.data.length)
   }
 
@@ -199,6 +219,11 @@ export class Channel implements ConnectionOwner {
     const features = this.host.k.features
     const env = decodeEnvelope(text, features.codecs)
     if (env instanceof ProtocolError) return this.fail(conn, env)
+    // Replies (their `t` only says whom the responder saw ask) and requests go to the replies feature, never to
+    // listeners, and are deduped there (a retry repeats an id); an envelope addressed to another instance is dropped.
+    if (env.event === REPLY) return features.requests?.(this, conn, from, type, env, text.length)
+    if (env.t !== undefined && !this.isMe(env.t)) return
+    if (env.q !== undefined) return features.requests?.(this, conn, from, type, env, text.length)
     if (!this.firstTime(env.id)) return
     let data = env.data
     const read = features.events.get(env.event)

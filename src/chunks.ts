@@ -4,7 +4,7 @@
  * and a timeout for senders who go quiet. Without it, a client refuses to send such an envelope and reports the
  * chunks it receives as an error naming this feature.
  */
-import type { Channel } from './channel'
+import type { Channel, Tracker } from './channel'
 import { positive } from './client'
 import type { Connection } from './connection'
 import { DEV } from './dev'
@@ -12,26 +12,14 @@ import { TYPE_CHUNK } from './envelope'
 import { FrameTooLargeError, ProtocolError } from './errors'
 import type { Feature } from './feature'
 import { encodeFrame } from './protocol'
+import { escapedCost } from './escape'
+
+export { escapedCost }
 
 /** Bytes `{"type":8,"data":""}` takes around the chunk data. */
 const FRAME_OVERHEAD = 20
 /** Room reserved for `:<index>:<count>:<length>:` (up to 9 digits each). */
 const HEADER_RESERVE = 4 + 3 * 9
-
-/** UTF-8 bytes that char `i` of `s` takes once JSON-escaped, and how many UTF-16 units it spans. */
-function escapedCost(s: string, i: number): [bytes: number, units: number] {
-  const c = s.charCodeAt(i)
-  if (c === 0x22 || c === 0x5c) return [2, 1]
-  if (c < 0x20) return [c === 8 || c === 9 || c === 10 || c === 12 || c === 13 ? 2 : 6, 1]
-  if (c < 0x80) return [1, 1]
-  if (c < 0x800) return [2, 1]
-  if (c >= 0xd800 && c < 0xdc00) {
-    const d = s.charCodeAt(i + 1)
-    return d >= 0xdc00 && d < 0xe000 ? [4, 2] : [6, 1] // a pair, or a lone surrogate JSON escapes as \udxxx
-  }
-  if (c >= 0xdc00 && c < 0xe000) return [6, 1]
-  return [3, 1]
-}
 
 /**
  * Splits `text` into pieces whose chunk frames (`chunkData(id, ...)`) each fit `maxFrameBytes`, never splitting a
@@ -242,15 +230,19 @@ function read(ch: Channel, conn: Connection, f: { data: string; from: string }):
   if ('done' in r) ch.event(conn, f.from, TYPE_CHUNK, r.done)
 }
 
-/** Sends an envelope in chunks, each after the previous one: a connection that drops mid-message queues one chunk, not all. */
-async function split(ch: Channel, id: string, text: string, onProgress?: (done: number, total: number) => void) {
+/**
+ * Sends an envelope in chunks, each after the previous one: a connection that drops mid-message queues one chunk,
+ * not all. A tracked send (a request) that is abandoned (`track.done`) sends no further chunk.
+ */
+async function split(ch: Channel, id: string, text: string, onProgress?: (done: number, total: number) => void, track?: Tracker) {
   const max = ch.host.k.maxFrameBytes
   const pieces = splitChunks(id, text, max)
   const total = text.length
   let done = 0
   let report!: Awaited<ReturnType<Channel['send']>>
   for (let i = 0; i < pieces.length; i++) {
-    report = await ch.send(encodeFrame(TYPE_CHUNK, chunkData(id, i, pieces.length, total, pieces[i]!), max))
+    if (track?.done) break
+    report = await ch.send(encodeFrame(TYPE_CHUNK, chunkData(id, i, pieces.length, total, pieces[i]!), max), track)
     done += pieces[i]!.length
     ch.host.callback(onProgress, 'onProgress', ch.name, done, total)
     ch.host.report(ch, ch.connections[0]!, 'progress', { direction: 'send', id, from: ch.id ?? '', done, total })

@@ -8,7 +8,7 @@ import { DEFAULT_RECONNECT, type ReconnectOptions } from './backoff'
 import { Channel, listenerKey, type ChannelHost, type ConnectionInfo, type Kernel, type SendReport } from './channel'
 import { DEFAULT_QUEUE, type Connection, type ConnectionOptions, type ConnectionState, type QueueOptions, type WebSocketLike } from './connection'
 import { DEV } from './dev'
-import { json, MAX_EVENT } from './envelope'
+import { json, MAX_EVENT, REPLY } from './envelope'
 import { SockError, ValidationError } from './errors'
 import { compose, type Feature, type Features } from './feature'
 import { checkChannel, checkFrame, checkId, checkToken, DEFAULT_MAX_FRAME_BYTES, encodeFrame } from './protocol'
@@ -128,6 +128,20 @@ export function positive(v: unknown, name: string, fallback: number, allowInfini
     throw new ValidationError(name, DEV ? `invalid ${name} ${String(v)}: use a non-negative number` : `invalid ${name}`)
   }
   return v
+}
+
+/** The options of `signal()`. */
+export interface SignalOptions {
+  /** The one instance meant (its id): other sock-client receivers drop the event; plain Sock peers still see it. */
+  to?: string
+}
+
+/** Throws unless `event` can name an event on the wire: a non-empty string of at most 256 characters, not the reserved `$r`. */
+export function checkEvent(event: unknown): string {
+  if (typeof event !== 'string' || event === '' || event.length > MAX_EVENT || event === REPLY) {
+    throw new ValidationError('event', DEV ? (event === REPLY ? `'$r' is reserved for replies: name the event otherwise` : typeof event === 'string' && event ? `invalid event name of ${event.length} characters: an event name is at most ${MAX_EVENT} characters` : `invalid event ${String(event)}: an event name is a non-empty string`) : 'invalid event')
+  }
+  return event
 }
 
 /** A listener registered with `once`: removed before its one call. */
@@ -422,6 +436,7 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
     if (channel !== SOCKET) checkChannel(channel)
     if (typeof a === 'function') return [listenerKey(channel, ''), a]
     if (typeof a !== 'string' || a === '') throw new ValidationError('event', DEV ? `invalid event ${String(a)}: an event name is a non-empty string` : 'invalid event')
+    if (a === REPLY) checkEvent(a) // replies are never a listener's
     if (typeof b !== 'function') throw new ValidationError('listener', DEV ? `missing listener for event '${a}': pass a function` : 'missing listener')
     return [listenerKey(channel, a), b]
   }
@@ -431,24 +446,29 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
     // Registering the same function twice is harmless: it is called once per message.
     const list = this.listeners.get(key) ?? []
     if (!list.some((e) => fnOf(e) === fn)) this.listeners.set(key, [...list, once ? { once: fn } : fn])
-    if (channel !== SOCKET && !this.channels.has(channel)) {
-      if (this.connection.isSetup()) this.open(channel)
-      else this.channels.set(channel, undefined)
-    }
+    if (channel !== SOCKET) this.want(channel)
     return () => this.remove(key, fn)
+  }
+
+  /** Joins `channel` now if `setup()` gave addresses, else once it does (a listener's or a handler's channel). @internal */
+  want(channel: string): void {
+    if (this.channels.has(channel)) return
+    if (this.connection.isSetup()) this.open(channel)
+    else this.channels.set(channel, undefined)
   }
 
   /**
    * Sends `data` as `event` on `channel` (joining it). `message` with a string is a plain Sock text frame
    * (type 1); every other event travels in sock-client's envelope. Resolves once written to a socket; queued
-   * while the channel is not open or its socket is full; rejects with the reason otherwise.
+   * while the channel is not open or its socket is full; rejects with the reason otherwise. `{ to: id }`: for that
+   * instance only; other sock-client receivers drop it, but plain Sock peers (and sock-client 0.1) still see it.
    */
-  signal<C extends keyof E & string, K extends keyof E[C] & string>(channel: C, event: K, data: Payload<E, C, K>): Promise<SendReport> {
+  signal<C extends keyof E & string, K extends keyof E[C] & string>(channel: C, event: K, data: Payload<E, C, K>, options?: SignalOptions): Promise<SendReport> {
     const ch = this.channels.get(channel) ?? this.joined(channel) // a joined channel's name was checked when it opened
-    if (typeof event !== 'string' || event === '' || event.length > MAX_EVENT) {
-      throw new ValidationError('event', DEV ? (typeof event === 'string' && event ? `invalid event name of ${event.length} characters: an event name is at most ${MAX_EVENT} characters` : `invalid event ${String(event)}: an event name is a non-empty string`) : 'invalid event')
-    }
-    return ch.signal(event, data)
+    checkEvent(event)
+    const to = options?.to
+    if (to !== undefined) checkId(to, 'options.to')
+    return ch.signal(event, data, to)
   }
 
   /** The channel to send on, joined now if it is not yet: checks the name and `setup()`. @internal */

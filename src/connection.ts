@@ -72,8 +72,11 @@ interface Pending {
   reject(e: SockError): void
 }
 
-/** The immediate outcome of a send on one connection. */
-export type Offer = { status: 'sent' } | { status: 'queued'; written: Promise<string> } | { status: 'failed'; error: SockError }
+/**
+ * The immediate outcome of a send on one connection. A queued frame's `pending` is its place in the queue, which
+ * `withdraw()` takes back (a request that timed out or was aborted before it could be written).
+ */
+export type Offer = { status: 'sent' } | { status: 'queued'; written: Promise<string>; pending: object } | { status: 'failed'; error: SockError }
 
 const RESOLVED = /* @__PURE__ */ Promise.resolve()
 /** The one `offer()` result for a frame written at once. */
@@ -488,10 +491,26 @@ export class Connection {
       const why = this.state === 'open' ? `while its socket holds more than highWaterMark (${this.o.highWaterMark} bytes) the peer has not read` : 'while it is not open'
       return { status: 'failed', error: new ConnectionError('ERR_QUEUE_FULL', DEV ? `send queue of channel '${this.channel}' on ${this.address} is full (${queue.length} frames, ${this.queuedBytes} bytes; limits ${q.maxCount} / ${q.maxBytes}) ${why}: await your sends, or raise the queue limits` : 'queue full') }
     }
-    const written = new Promise<string>((resolve, reject) => queue.push({ text, cost, resolve, reject }))
+    let pending!: Pending
+    const written = new Promise<string>((resolve, reject) => queue.push((pending = { text, cost, resolve, reject })))
     this.queuedBytes += cost
     if (this.state === 'open') this.awaitDrain()
-    return { status: 'queued', written }
+    return { status: 'queued', written, pending }
+  }
+
+  /**
+   * Takes a frame still waiting in the queue back out, so that it is never written: its `written` rejects with
+   * `error`. False when it is no longer queued (written, dropped, or rejected with the queue).
+   */
+  withdraw(pending: object, error: SockError): boolean {
+    const q = this.queue
+    const i = q ? q.indexOf(pending as Pending) : -1
+    if (i < 0) return false
+    q!.splice(i, 1)
+    this.queuedBytes -= (pending as Pending).cost
+    if (!q!.length) this.queue = undefined
+    ;(pending as Pending).reject(error)
+    return true
   }
 
   /** Frames waiting for the connection to open, or for its socket to drain. */

@@ -3,6 +3,9 @@
  * - `TYPE_EVENT` (7): an event envelope, `data` = the JSON text `{"i": id, "e": event, "d": payload}`; with a codec
  *   other than JSON, `{"i", "e", "c": codec name, "d": the codec's string}`.
  * - `TYPE_CHUNK` (8): one piece of an envelope too large for one frame (the chunks feature).
+ * - `TYPE_CONTROL` (9): a reply without data and the pieces and credit of streams (the replies and streams
+ *   features, docs/protocol-replies.md); requests and replies with data are envelopes with more keys (`q`, `t`, `r`,
+ *   `k`, `m`, `s`), event `$r` marking a reply.
  * Browser-safe; no sockets. The core reads and writes JSON; other codecs come from the codecs feature.
  */
 import { DEV } from './dev'
@@ -10,6 +13,9 @@ import { ProtocolError } from './errors'
 
 export const TYPE_EVENT = 7
 export const TYPE_CHUNK = 8
+export const TYPE_CONTROL = 9
+/** The event of a reply envelope: reserved, never a listener's. */
+export const REPLY = '$r'
 
 /**
  * Longest envelope id and event name. A receiver keeps ids (to deliver a message once over several servers) and
@@ -40,10 +46,22 @@ export interface Envelope {
   id: string
   event: string
   data: unknown
+  /**
+   * The keys of requests and replies, as received (the replies feature checks them): `q` a reply is wanted (the
+   * requester's timeout), `t` the one instance meant, `r` the request a reply answers, `k` its code, `m` more
+   * replies follow, `s` a stream is attached.
+   */
+  q?: unknown
+  t?: unknown
+  r?: unknown
+  k?: unknown
+  m?: unknown
+  s?: unknown
 }
 
-export function encodeEnvelope(id: string, event: string, data: unknown, codec: Codec = json): string {
-  const head = `{"i":"${id}","e":${JSON.stringify(event)}` // ids are letters and digits: nothing to escape
+/** `keys`: more keys, written between the event and the payload (`,"q":5000,"t":"bob"`). */
+export function encodeEnvelope(id: string, event: string, data: unknown, codec: Codec = json, keys = ''): string {
+  const head = `{"i":"${id}","e":${JSON.stringify(event)}${keys}` // ids are letters and digits: nothing to escape
   if (codec === json) {
     const d = JSON.stringify(data)
     return d === undefined ? `${head}}` : `${head},"d":${d}}`
@@ -92,7 +110,7 @@ function decodeOwn(s: string): Envelope | ProtocolError | undefined {
 }
 
 function decodeAny(text: string, codecs?: CodecLookup): Envelope | ProtocolError {
-  let o: { i?: unknown; e?: unknown; c?: unknown; d?: unknown }
+  let o: { i?: unknown; e?: unknown; c?: unknown; d?: unknown; q?: unknown; t?: unknown; r?: unknown; k?: unknown; m?: unknown; s?: unknown }
   try {
     o = JSON.parse(text)
   } catch {
@@ -101,12 +119,14 @@ function decodeAny(text: string, codecs?: CodecLookup): Envelope | ProtocolError
   if (!o || typeof o !== 'object' || typeof o.i !== 'string' || typeof o.e !== 'string' || o.e === '') return bad('no string id (i) and event (e)')
   const tooLong = checkNames(o.i, o.e)
   if (tooLong) return tooLong
-  if (o.c === undefined || o.c === 'json') return { id: o.i, event: o.e, data: o.d }
+  const env: Envelope = { id: o.i, event: o.e, data: o.d, q: o.q, t: o.t, r: o.r, k: o.k, m: o.m, s: o.s }
+  if (o.c === undefined || o.c === 'json') return env
   const codec = typeof o.c === 'string' ? codecs?.(o.c) : undefined
   if (!codec) return bad(DEV ? `codec ${JSON.stringify(o.c)} is not loaded (for msgpack: import { msgpack } from 'sock-client/msgpack'${codecs ? '' : ", on a client with the codecs feature from 'sock-client/codecs'"})` : 'unknown codec')
   if (typeof o.d !== 'string') return bad(`codec ${o.c} needs a string payload`)
   try {
-    return { id: o.i, event: o.e, data: codec.decode(o.d) }
+    env.data = codec.decode(o.d)
+    return env
   } catch (e) {
     return bad(`${o.c} payload does not decode (${(e as Error)?.message ?? e})`)
   }

@@ -21,6 +21,9 @@ export type SockErrorCode =
   | 'ERR_NETWORK'
   | 'ERR_LISTENER'
   | 'ERR_MISSING_PACKAGE'
+  | 'ERR_DISCONNECTED'
+  | 'ERR_ABORTED'
+  | 'ERR_REPLY'
 
 export class SockError extends Error {
   override name: string = 'SockError'
@@ -114,7 +117,7 @@ export class MissingPackageError extends SockError {
   }
 }
 
-const NAMES = ['SockError', 'ValidationError', 'AddressError', 'FrameTooLargeError', 'ProtocolError', 'ConnectionError', 'RestError', 'MissingPackageError']
+const NAMES = ['SockError', 'ValidationError', 'AddressError', 'FrameTooLargeError', 'ProtocolError', 'ConnectionError', 'RestError', 'MissingPackageError', 'RequestError', 'ReplyError', 'StreamError']
 
 const guard =
   <T>(name: string) =>

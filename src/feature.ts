@@ -6,8 +6,8 @@
  */
 import type { Address, Mode, SetupForms } from './address'
 import type { Channel, ChannelHost } from './channel'
-import type { Connection, ConnectionState } from './connection'
-import type { CodecLookup } from './envelope'
+import type { Connection, ConnectionState, StateDetail } from './connection'
+import type { CodecLookup, Envelope } from './envelope'
 import type { ProtocolError } from './errors'
 import type { Frame } from './protocol'
 
@@ -18,13 +18,16 @@ export type Reader = (ch: Channel, conn: Connection, frame: Frame) => void
 export type EventReader = (data: unknown, from: string) => unknown | ProtocolError
 
 /** Sends an envelope too large for one frame (chunks), reporting progress. */
-export type Splitter = (ch: Channel, id: string, text: string, onProgress?: (done: number, total: number) => void) => Promise<import('./channel').SendReport>
+export type Splitter = (ch: Channel, id: string, text: string, onProgress?: (done: number, total: number) => void, track?: import('./channel').Tracker) => Promise<import('./channel').SendReport>
+
+/** Reads a request (an envelope with `q`) or a reply (event `$r`): the replies feature. Without it, they are dropped. */
+export type RequestReader = (ch: Channel, conn: Connection, from: string, type: number, env: Envelope, bytes: number) => void
 
 /** Makes the channel for `name`: several connections in broadcast mode (the addresses feature). */
 export type ChannelMaker = (name: string, addresses: readonly Address[], mode: Mode, host: ChannelHost) => Channel | undefined
 
 /** Told of every state change of every connection (the REST feature's registration check). */
-export type Watcher = (ch: Channel, conn: Connection, state: ConnectionState) => void
+export type Watcher = (ch: Channel, conn: Connection, state: ConnectionState, detail: StateDetail) => void
 
 /** Called when a deadline a feature set on a connection (`conn.wakeAt()`) came. */
 export type Due = (ch: Channel, conn: Connection) => void
@@ -35,6 +38,7 @@ export interface Feature {
   readonly read?: { readonly [type: number]: Reader }
   readonly events?: { readonly [event: string]: EventReader }
   readonly split?: Splitter
+  readonly requests?: RequestReader
   readonly codecs?: CodecLookup
   readonly channel?: ChannelMaker
   readonly setup?: SetupForms
@@ -67,12 +71,13 @@ export function compose(list: readonly Feature[] = []): Features {
       for (const e in x.events) events.set(e, x.events[e]!)
       if (x.init) (out.init as unknown[]).push(x.init)
       out.split ??= x.split
+      out.requests ??= x.requests
       out.codecs ??= x.codecs
       out.channel ??= x.channel
       out.setup ??= x.setup
       out.due ??= x.due
       const [a, b] = [out.watch, x.watch]
-      out.watch = a && b ? (ch, conn, state) => (a(ch, conn, state), b(ch, conn, state)) : a ?? b
+      out.watch = a && b ? (ch, conn, state, detail) => (a(ch, conn, state, detail), b(ch, conn, state, detail)) : a ?? b
     }
     cache.set(list, (f = out))
   }

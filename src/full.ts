@@ -11,14 +11,18 @@ import { codecs, type CodecOptions } from './codec'
 import type { Feature } from './feature'
 import { files, sendFile, type FileInput, type SendFileOptions } from './files'
 import { messages, type MessagesOptions } from './messages'
+import { handle, replies, request, requestAll, type AnyRequests, type HandleOptions, type RepliesOptions, type Reply, type ReqArgs, type Req, type RequestAllOptions, type RequestMap, type RequestOptions, type Res, type SockRequest, type NO_REPLY } from './replies'
 import { instance, instances, rest, type Instance, type RestFeatureOptions } from './rest'
+import { handleStream, stream, streams, type HandleStreamOptions, type SockReader, type SockWriter, type StreamOptions } from './streams'
+import type { Unsubscribe } from './client'
 
 /** Every feature, in the order their hooks are merged. */
-export const ALL_FEATURES: readonly Feature[] = [addresses, chunks, files, rest, codecs]
+export const ALL_FEATURES: readonly Feature[] = [addresses, chunks, files, rest, codecs, replies, streams]
 
-export interface SockClientOptions extends CoreOptions, ChunksOptions, RestFeatureOptions, CodecOptions {}
+export interface SockClientOptions extends CoreOptions, ChunksOptions, RestFeatureOptions, CodecOptions, RepliesOptions {}
 
-export class SockClient<E extends EventMap = AnyEvents> extends CoreClient<E> {
+/** `E`: channel -> event -> payload (what `signal` and `on` take); `R`: channel -> event -> [request, response]. */
+export class SockClient<E extends EventMap = AnyEvents, R extends RequestMap = AnyRequests> extends CoreClient<E> {
   constructor(options: SockClientOptions = {}) {
     // Bad options (not an object) reach the kernel as they are, which says what is wrong.
     super(options !== null && typeof options === 'object' ? { ...options, features: options.features ? [...ALL_FEATURES, ...options.features] : ALL_FEATURES } : options)
@@ -50,5 +54,50 @@ export class SockClient<E extends EventMap = AnyEvents> extends CoreClient<E> {
   /** One instance of `channel`, or `null`. */
   instance(channel: keyof E & string, id: string): Promise<Instance | null> {
     return instance(this, channel, id)
+  }
+
+  /**
+   * Sends a request on `channel` (joining it) and resolves with the first final successful reply's data (`undefined`
+   * for a fast reply). A failure reply rejects with `ReplyError`; no reply with `RequestError`: `ERR_TIMEOUT`,
+   * `ERR_ABORTED`, `ERR_DISCONNECTED`, `ERR_CLOSED`, `ERR_GAVE_UP`, `ERR_REJECTED`, `ERR_QUEUE_FULL`.
+   */
+  request<C extends keyof R & string, K extends keyof R[C] & string>(channel: C, event: K, ...args: ReqArgs<Req<R, C, K>, RequestOptions<Res<R, C, K>>>): Promise<Res<R, C, K>> {
+    return request(this, channel, event, args[0], args[1])
+  }
+
+  /** Sends a request to every instance of `channel` and yields each reply until `timeout`, `max` final replies or `signal`. */
+  requestAll<C extends keyof R & string, K extends keyof R[C] & string>(channel: C, event: K, ...args: ReqArgs<Req<R, C, K>, RequestAllOptions>): AsyncIterableIterator<Reply<Res<R, C, K>>> {
+    return requestAll(this, channel, event, args[0], args[1])
+  }
+
+  /**
+   * Answers requests for `event` on `channel` (joining it): the value returned is the reply, `undefined` a fast reply,
+   * a thrown `ReplyError` its code, any other throw code 5 (HandlerError), `NO_REPLY` nothing. One per channel and event.
+   */
+  handle<C extends keyof R & string, K extends keyof R[C] & string>(
+    channel: C,
+    event: K,
+    handler: (data: Req<R, C, K>, req: SockRequest<Req<R, C, K>>) => Res<R, C, K> | typeof NO_REPLY | Promise<Res<R, C, K> | typeof NO_REPLY>,
+    options?: HandleOptions,
+  ): Unsubscribe {
+    return handle(this, channel, event, handler as never, options)
+  }
+
+  /**
+   * Opens a stream of `event` on `channel` to the instance `options.to` (required), with `meta` for its handler, and
+   * returns the writer at once: `await blob.stream().pipeTo(w.writable); await w.result`.
+   */
+  stream<C extends keyof R & string, K extends keyof R[C] & string>(channel: C, event: K, meta: Req<R, C, K>, options: StreamOptions): SockWriter<Res<R, C, K>> {
+    return stream(this, channel, event, meta, options)
+  }
+
+  /** Reads streams of `event` on `channel` (joining it): `handler(reader, meta, req)`, whose value is the writer's `result`. */
+  handleStream<C extends keyof R & string, K extends keyof R[C] & string>(
+    channel: C,
+    event: K,
+    handler: (reader: SockReader, meta: Req<R, C, K>, req: SockRequest<Req<R, C, K>>) => Res<R, C, K> | Promise<Res<R, C, K>>,
+    options?: HandleStreamOptions,
+  ): Unsubscribe {
+    return handleStream(this, channel, event, handler, options)
   }
 }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { SockClient } from '../src'
+import { ReplyCode, ReplyError, SockClient } from '../src'
 import { createSockServer } from '../src/server'
 import { closeAll, rawPeer, startServer, waitFor } from './helpers'
 import { freePort, secretUrls, startRedis, stopRedis } from './redis-helpers'
@@ -110,7 +110,7 @@ describe('sock: package and help', () => {
   })
 
   it('prints help for sock and for every command, exit 0; no command prints usage with exit 2', async () => {
-    const cmds = ['serve', 'chat', 'send', 'file', 'listen', 'list']
+    const cmds = ['serve', 'chat', 'send', 'request', 'file', 'listen', 'list']
     const [top, none, version, ...each] = await Promise.all([run(['--help']), run([]), run(['--version']), ...cmds.map((c) => run([c, '--help']))])
     expect(top.code).toBe(0)
     for (const c of cmds) expect(top.out).toContain(`  ${c} `)
@@ -240,6 +240,44 @@ describe('sock serve: secrets', () => {
       expect(outputs.filter((o) => o.out.includes('listening on'))).toHaveLength(runs.filter((r) => r.url.includes(`:${live}/`)).length)
     } finally {
       await stopRedis(redis)
+    }
+  })
+})
+
+describe('sock request', () => {
+  it('prints the reply as JSON (nothing for a fast reply); a failure reply, a timeout, no server and bad arguments exit 1 or 2 with one line', async () => {
+    const s = await startServer()
+    const bob = peer(s.address, 'bob')
+    bob.handle('jobs', 'resize', (d: { w: number }) => {
+      if (d.w > 100) throw new ReplyError(ReplyCode.BadRequest, 'too wide')
+      return { url: `/${d.w}.png`, note: 'é "q"' }
+    })
+    bob.handle('jobs', 'ping', () => {})
+    await bob.join('jobs')
+    const ok = await run(['request', 'jobs', 'resize', '{"w":2}', '--to', 'bob', '--url', s.address])
+    expect(ok).toEqual({ code: 0, out: `${JSON.stringify({ url: '/2.png', note: 'é "q"' })}\n`, err: '' })
+    expect(await run(['request', 'jobs', 'ping', '--url', s.address])).toEqual({ code: 0, out: '', err: '' })
+    const failed = await run(['request', 'jobs', 'resize', '{"w":200}', '--url', s.address])
+    expect(failed.code).toBe(1)
+    expect(oneLine(failed)).toMatch(/^sock request: bob answered with code 4 \(BadRequest\): too wide\n$/)
+    const none = await run(['request', 'jobs', 'nothing', '--to', 'bob', '--url', s.address])
+    expect(oneLine(none)).toMatch(/code 2 \(NoHandler\)/)
+    const slow = await run(['request', 'jobs', 'nobody', '--timeout', '300ms', '--url', s.address])
+    expect(slow.code).toBe(1)
+    expect(oneLine(slow)).toMatch(/no reply to 'nobody' on 'jobs' within 300 ms/)
+    const dead = await run(['request', 'jobs', 'ping', '--url', `127.0.0.1:${await deadPort()}`])
+    expect(dead.code).toBe(1)
+    expect(oneLine(dead)).toMatch(/cannot reach a Sock server/)
+    for (const [args, re] of [
+      [['request', 'jobs', 'x', '{bad'], /invalid \[json\]/],
+      [['request', 'jobs', 'x', '--timeout', 'soon'], /invalid --timeout 'soon'/],
+      [['request', 'jobs'], /missing <event>/],
+      [['request', 'jobs', 'x', '1', 'extra'], /unexpected argument 'extra'/],
+      [['request', 'jobs', 'x', '--to', 'no-id'], /invalid --to/],
+    ] as [string[], RegExp][]) {
+      const r = await run(args)
+      expect(r.code, args.join(' ')).toBe(2)
+      expect(oneLine(r)).toMatch(re)
     }
   })
 })
@@ -449,7 +487,7 @@ describe('sock: every error path is one line with its exit code', () => {
     const file = join(tmp, 'x.txt')
     writeFileSync(file, 'x')
     const cases: [string[], RegExp][] = [
-      [['bogus'], /^sock: unknown command 'bogus': use one of serve, chat, send, file, listen, list/],
+      [['bogus'], /^sock: unknown command 'bogus': use one of serve, chat, send, request, file, listen, list/],
       [['send', 'chat'], /^sock send: missing <text>: usage: sock send <channel> <text>/],
       [['send'], /^sock send: missing <channel>/],
       [['send', 'chat', 'a', 'b'], /^sock send: unexpected argument 'b'.*quote text/],

@@ -12,6 +12,8 @@ import { files, sendFile } from '../src/files'
 import { messages } from '../src/messages'
 import { msgpack } from '../src/msgpack'
 import { instances, rest } from '../src/rest'
+import { handle, replies, request } from '../src/replies'
+import { handleStream, stream, streams } from '../src/streams'
 import { closeAll, sleep, startServer, waitFor } from './helpers'
 
 const made: { close(): void }[] = []
@@ -64,6 +66,39 @@ describe('chunks', () => {
     await composed.signal('feat', 'big', 'z'.repeat(5000)) // and it splits what it sends
     await waitFor(() => got2.length, 3000, 'the reassembled message')
     expect(got2).toEqual(['y'.repeat(5000)])
+  })
+})
+
+describe('replies and streams', () => {
+  it('without replies, request() and handle() throw naming sock-client/replies and requests reach no listener; with it, they work; a large request needs chunks too', async () => {
+    const bare = core()
+    const events: string[] = []
+    bare.on('feat', (e) => events.push(e))
+    const { s, sender } = await pair(bare)
+    expect(() => request(bare, 'feat', 'x')).toThrow(/replies feature: add it from 'sock-client\/replies'/)
+    expect(() => handle(bare, 'feat', 'x', () => 1)).toThrow(/replies feature/)
+    expect(() => stream(bare, 'feat', 'x', null, { to: 'a' })).toThrow(/replies feature/)
+    expect(await sender.request('feat', 'x', 1, { timeout: 200 }).catch((e) => e.code)).toBe('ERR_TIMEOUT') // the bare client cannot answer
+    await sleep(50)
+    expect(events).toEqual([]) // nor does the request reach its listeners
+
+    const composed = core({ features: [replies, streams] })
+    composed.setup(s.address)
+    handle(composed, 'feat', 'double', (n: number) => n * 2)
+    handleStream(composed, 'feat', 'count', async (reader) => {
+      let n = 0
+      for await (const p of reader) n += p.length
+      return n
+    })
+    await composed.join('feat')
+    expect(await sender.request('feat', 'double', 21, { to: composed.idOf('feat') })).toBe(42)
+    expect(await request(composed, 'feat', 'double', 2, { to: sender.idOf('feat') }).catch((e) => e.replyCode)).toBe(2) // sender has no handler
+    const w = sender.stream('feat', 'count', null, { to: composed.idOf('feat')! })
+    await w.write('abc')
+    await w.close()
+    expect(await w.result).toBe(3)
+    // a request too large for one frame, on a client without chunks: refused naming the chunks feature
+    await expect(request(composed, 'feat', 'double', 'x'.repeat(5000))).rejects.toThrow(/sock-client\/chunks/)
   })
 })
 

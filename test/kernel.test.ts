@@ -222,6 +222,32 @@ describe('Connection (fake socket, fake time)', () => {
     expect(c.offer('x').status).toBe('queued') // what its listener sends waits for the next socket
   })
 
+  it('withdraw() takes a queued frame back: never written, its promise rejects with the reason, the others flush in order', async () => {
+    const { c } = connection()
+    const a = c.offer('{"type":1,"data":"a"}') as { written: Promise<string>; pending: object }
+    const b = c.offer('{"type":1,"data":"b"}') as { written: Promise<string>; pending: object }
+    const d = c.offer('{"type":1,"data":"d"}') as { written: Promise<string>; pending: object }
+    const why = new Error('timed out') as SockError
+    expect(c.withdraw(b.pending, why)).toBe(true)
+    expect(c.withdraw(b.pending, why)).toBe(false) // once
+    await expect(b.written).rejects.toBe(why)
+    expect(c.queued).toBe(2)
+    await settle()
+    last().open()
+    last().whoami()
+    expect(last().frames().map((f) => f.data)).toEqual(['', '', 'a', 'd'])
+    await expect(a.written).resolves.toBe('a:1000')
+    await expect(d.written).resolves.toBe('a:1000')
+    expect(c.withdraw(a.pending, why)).toBe(false) // written: too late to take back
+    // the queue emptied by withdrawals leaves the fast path: the next frame is written at once
+    last().bufferedAmount = 150
+    const e = c.offer('{"type":1,"data":"e"}') as { written: Promise<string>; pending: object }
+    expect(c.withdraw(e.pending, why)).toBe(true)
+    await expect(e.written).rejects.toBe(why)
+    last().bufferedAmount = 0
+    expect(c.offer('{"type":1,"data":"f"}').status).toBe('sent')
+  })
+
   it('close() rejects what is queued, closes the socket and leaves no timer', async () => {
     const { c } = connection()
     const q = c.offer('x') as { written: Promise<string> }
@@ -282,6 +308,34 @@ describe('Channel: the message layer (fake socket, fake time)', () => {
     const frames = last().frames().slice(2)
     expect(frames).toEqual([{ type: 1, data: 'hi' }, { type: 7, data: '{"i":"id1","e":"move","d":{"x":1}}' }])
     await expect(ch.signal('big', 'x'.repeat(2000))).rejects.toThrow(/add the chunks feature from 'sock-client\/chunks'/)
+  })
+
+  it('an event addressed to another instance is dropped, one to us delivered; requests and replies go to the replies hook only (none without it); type 9 is dropped without it', async () => {
+    const seen: [string, unknown][] = []
+    for (const features of [mod.compose([]), mod.compose([{ name: 'replies', requests: (_ch, _conn, from, _type, env) => seen.push([from, env.id]) }])]) {
+      const { h, dispatched, reports } = host(features)
+      await openChannel(h)
+      const s = last()
+      const frame = (type: number, data: string) => s.emit('message', { data: JSON.stringify({ type, data, from: 'peer' }) })
+      frame(7, '{"i":"a1","e":"move","t":"someoneElse","d":1}')
+      frame(7, '{"i":"a2","e":"move","t":"me","d":2}')
+      frame(7, '{"i":"a3","e":"move","t":5,"d":3}') // a t that names nobody
+      frame(7, '{"i":"q1","e":"resize","q":5000,"d":{}}')
+      frame(7, '{"i":"q2","e":"resize","q":5000,"t":"someoneElse","d":{}}')
+      frame(7, '{"i":"r1","e":"$r","r":"q0","t":"someoneElse","d":{}}') // a reply's t is advisory: the hook matches on r
+      frame(9, 'a:q0:0:r2')
+      expect(dispatched.map(([e, d]) => [e, d])).toEqual([['move', 2]])
+      expect(reports.filter(([k]) => k === 'error')).toEqual([])
+    }
+    expect(seen).toEqual([['peer', 'q1'], ['peer', 'r1']])
+  })
+
+  it('signal(event, data, to) writes an envelope with t, a message string too', async () => {
+    const { h } = host()
+    const ch = await openChannel(h)
+    await ch.signal('message', 'hi', 'bob')
+    await ch.signal('move', { x: 1 }, 'bob')
+    expect(last().frames().slice(2)).toEqual([{ type: 7, data: '{"i":"id1","e":"message","t":"bob","d":"hi"}' }, { type: 7, data: '{"i":"id2","e":"move","t":"bob","d":{"x":1}}' }])
   })
 
   it('hands an envelope too large for one frame to the split hook of a feature', async () => {

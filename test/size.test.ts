@@ -14,15 +14,21 @@ const KiB = 1024
 
 /** name -> what an application imports, the target (issue 14) and the ceiling while a target is not met. */
 const ENTRIES: Record<string, { code: string; target: number; ceiling?: number }> = {
-  'sock-client/core': { code: "export * from 'sock-client/core'", target: 5.0, ceiling: 8.9 },
-  'sock-client (full)': { code: "export * from 'sock-client'", target: 9.5, ceiling: 13.5 },
+  // Issue 15 added addressed events (t) and the hooks of requests to the kernel (8.80 -> 9.10 KiB), and replies and
+  // streams to the full client (13.32 -> 20.13 KiB).
+  'sock-client/core': { code: "export * from 'sock-client/core'", target: 5.0, ceiling: 9.3 },
+  'sock-client (full)': { code: "export * from 'sock-client'", target: 9.5, ceiling: 20.6 },
   "import { isSockError } from 'sock-client'": { code: "export { isSockError } from 'sock-client'", target: 1.0 },
-  'a core app: setup, on, signal': { code: "import { SockClient } from 'sock-client/core'; const c = new SockClient(); c.setup('h:1'); c.on('a', 'b', () => {}); c.signal('a', 'b', 1)", target: 5.0, ceiling: 8.8 },
-  'core + chunks + files': { code: "import { SockClient } from 'sock-client/core'; import { chunks } from 'sock-client/chunks'; import { files, sendFile } from 'sock-client/files'; export const c = new SockClient({ features: [chunks, files] }); export { sendFile }", target: 9.5, ceiling: 11.0 },
+  'a core app: setup, on, signal': { code: "import { SockClient } from 'sock-client/core'; const c = new SockClient(); c.setup('h:1'); c.on('a', 'b', () => {}); c.signal('a', 'b', 1)", target: 5.0, ceiling: 9.1 },
+  // The design note's estimate for requests and replies was 1.5-2 KiB over the kernel.
+  'sock-client/replies': { code: "export * from 'sock-client/replies'", target: 6.1 },
+  'sock-client/streams': { code: "export * from 'sock-client/streams'", target: 8.0 },
+  'core + replies': { code: "import { SockClient } from 'sock-client/core'; import { replies, request, handle } from 'sock-client/replies'; export const c = new SockClient({ features: [replies] }); export { request, handle }", target: 7.0, ceiling: 13.1 },
+  'core + chunks + files': { code: "import { SockClient } from 'sock-client/core'; import { chunks } from 'sock-client/chunks'; import { files, sendFile } from 'sock-client/files'; export const c = new SockClient({ features: [chunks, files] }); export { sendFile }", target: 9.5, ceiling: 11.4 },
 }
 const UMD: Record<string, { target: number; ceiling?: number }> = {
-  'sock-client.core.umd.min.js': { target: 5.5, ceiling: 8.9 },
-  'sock-client.umd.min.js': { target: 10, ceiling: 13.4 },
+  'sock-client.core.umd.min.js': { target: 5.5, ceiling: 9.2 },
+  'sock-client.umd.min.js': { target: 10, ceiling: 20.3 },
 }
 
 let dir: string

@@ -1,6 +1,6 @@
 // Compile-only type tests: `npm test` runs `tsc --noEmit`, which fails if any @ts-expect-error line compiles.
 // Nothing here runs.
-import { SockClient, type LifecycleInfo, type SockFile, type SockMessage } from '../src'
+import { NO_REPLY, ReplyCode, ReplyError, SockClient, type LifecycleInfo, type SockFile, type SockMessage } from '../src'
 import { chunks } from '../src/chunks'
 import { SockClient as CoreClient } from '../src/core'
 import { files, sendFile } from '../src/files'
@@ -102,4 +102,72 @@ export function coreTypeTests(): void {
   // @ts-expect-error an option of no feature
   new SockClient({ nope: 1 })
   void full
+}
+
+// Requests: a second map, channel -> event -> [request, response].
+type Requests = {
+  jobs: { resize: [{ w: number; h: number }, { url: string }]; ping: [void, void]; count: [undefined, number]; tag: [string, void] }
+  admin: { stop: [{ now: boolean }, boolean] }
+}
+
+export async function requestTypeTests(c: SockClient<Events, Requests>): Promise<void> {
+  const r: { url: string } = await c.request('jobs', 'resize', { w: 1, h: 2 }, { to: 'worker1', timeout: 5000 })
+  void r.url
+  // void requests may omit their data
+  const none: void = await c.request('jobs', 'ping')
+  void none
+  const n: number = await c.request('jobs', 'count')
+  void n
+  await c.request('jobs', 'ping', undefined, { timeout: 100 })
+  await c.request('jobs', 'tag', 'x')
+  // @ts-expect-error a request with data cannot omit it
+  await c.request('jobs', 'resize')
+  // @ts-expect-error wrong request data
+  await c.request('jobs', 'resize', { w: 'wide', h: 2 })
+  // @ts-expect-error unknown event
+  await c.request('jobs', 'nope', 1)
+  // @ts-expect-error unknown channel
+  await c.request('lobby', 'resize', { w: 1, h: 2 })
+  // @ts-expect-error the response is not a string
+  const s: string = await c.request('admin', 'stop', { now: true })
+  void s
+
+  c.handle('jobs', 'resize', async ({ w, h }, req) => {
+    void req.signal, req.from, req.deadline
+    return { url: `/${w}x${h}` }
+  })
+  c.handle('jobs', 'ping', () => {})
+  c.handle('jobs', 'count', () => NO_REPLY)
+  c.handle('admin', 'stop', (d) => d.now)
+  // @ts-expect-error a wrong reply type in handle is a compile error
+  c.handle('jobs', 'resize', () => ({ url: 42 }))
+  // @ts-expect-error async too
+  c.handle('admin', 'stop', async () => 'yes')
+  // @ts-expect-error the handler's data is the request type
+  c.handle('jobs', 'resize', (d: string) => ({ url: d }))
+  // @ts-expect-error unknown event
+  c.handle('jobs', 'nope', () => 1)
+
+  for await (const reply of c.requestAll('jobs', 'count', undefined, { timeout: 100, max: 3 })) {
+    const v: number | undefined = reply.data
+    const code: number = reply.code
+    void v, code, reply.from
+  }
+  for await (const reply of c.requestAll('jobs', 'count')) {
+    // @ts-expect-error replies of count are numbers
+    const bad: string | undefined = reply.data
+    void bad
+  }
+
+  // events still go by the first map; signal takes a target
+  await c.signal('chat', 'message', 'hi', { to: 'bob' })
+  // @ts-expect-error to is an id string
+  await c.signal('chat', 'message', 'hi', { to: 5 })
+
+  // AnyRequests: anything goes
+  const any = new SockClient()
+  const x: unknown = await any.request('whatever', 'thing', { a: 1 })
+  any.handle('whatever', 'thing', (d) => d)
+  void x
+  void new ReplyError(ReplyCode.BadRequest, 'too wide')
 }

@@ -3,4 +3,4 @@
  * servers at once (broadcast, with each message delivered once). `new SockClient({ features: [addresses] })`.
  * @module sock-client/addresses
  */
-export * from '../src/addresses'
+export * from '../src/entries/addresses'

@@ -3,4 +3,4 @@
  * with bounded memory. `new SockClient({ features: [chunks] })`.
  * @module sock-client/chunks
  */
-export * from '../src/chunks'
+export * from '../src/entries/chunks'

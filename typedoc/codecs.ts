@@ -3,4 +3,4 @@
  * `new SockClient({ features: [codecs], codec: msgpack() })`.
  * @module sock-client/codecs
  */
-export * from '../src/codec'
+export * from '../src/entries/codecs'

@@ -3,4 +3,4 @@
  * envelope in chunks). `new SockClient({ features: [files, chunks] })`.
  * @module sock-client/files
  */
-export * from '../src/files'
+export * from '../src/entries/files'

@@ -3,4 +3,4 @@
  * `new SockClient({ features: [rest] })`.
  * @module sock-client/rest
  */
-export * from '../src/rest'
+export * from '../src/entries/rest'

@@ -16,6 +16,7 @@
   let name = clean(params.get('name')) || clean(localStorage.getItem('sock-demo-name')) || `guest${Math.floor(1000 + Math.random() * 9000)}`
   let client
   let current = 'general'
+  const started = Date.now()
   const channels = new Map() // name -> { messages: [], unread, state, address }
   const transfers = new Map() // key -> { li, progress }
 
@@ -31,6 +32,8 @@
   }
 
   function listen(ch) {
+    // Answers pings (requests): whoever asks gets our name and how long we have been here, as a reply.
+    client.handle(ch, 'ping', () => ({ name, since: started }))
     client.on(ch, 'message', (text, m) => push(ch, { kind: 'text', from: m.from, text }))
     client.on(ch, 'file', (file, m) => {
       const t = transfers.get(`in:${ch}:${m.from}`)
@@ -143,9 +146,26 @@
         li.append(av, el('span', '', i.id))
         if (i.id === client.idOf(ch)) li.append(el('span', 'you', '(you)'))
         li.append(el('span', 'since', `since ${time(i.createdAt)}`))
+        if (i.id !== client.idOf(ch)) {
+          const b = el('button', 'ghost ping', 'ping')
+          b.title = `Send ${i.id} a request and time its reply`
+          b.onclick = () => ping(ch, i.id)
+          li.append(b)
+        }
         return li
       }),
     )
+  }
+
+  /** A request addressed to one instance: its reply, or why none came (no answer within 3 s, or it left). */
+  async function ping(ch, id) {
+    const t0 = performance.now()
+    try {
+      const r = await client.request(ch, 'ping', undefined, { to: id, timeout: 3000 })
+      push(ch, { kind: 'system', text: `${r.name} answered a ping in ${Math.round(performance.now() - t0)} ms (here since ${time(new Date(r.since))})` })
+    } catch (e) {
+      push(ch, { kind: 'system', text: `no answer from ${id}: ${e.message}` })
+    }
   }
 
   function connect() {

@@ -8,10 +8,11 @@ import { CliError, EXIT, type Command, parse } from './common'
 import { file } from './file'
 import { list } from './list'
 import { listen } from './listen'
+import { request } from './request'
 import { send } from './send'
 import { serve } from './serve'
 
-const COMMANDS: Command[] = [serve, chat, send, file, listen, list]
+const COMMANDS: Command[] = [serve, chat, send, request, file, listen, list]
 
 const HELP = `Usage: sock <command> [options]
 
@@ -27,6 +28,7 @@ Examples:
   sock serve                       # a server on 127.0.0.1:3000
   sock listen chat --json          # print chat's messages as JSON lines
   sock send chat 'hello'           # send one message
+  sock request jobs ping           # send a request, print its reply
   sock chat chat --id alice        # chat interactively`
 
 export async function main(argv: string[]): Promise<number> {
