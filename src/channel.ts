@@ -26,11 +26,18 @@ export interface ConnectionInfo {
   queued: number
 }
 
+/**
+ * Gives the token for one connection attempt (`options.token` as a function): called before every attempt, with the
+ * channel and the address it goes to. It may return a promise; `connectTimeout` bounds it. Throw an
+ * `UnauthorizedError` to stop retrying.
+ */
+export type TokenFunction = (attempt: { channel: string; address: string }) => string | PromiseLike<string>
+
 /** A client's configuration, shared by clients made with equal options; features keep theirs here too. */
 export interface Kernel {
   conn: ConnectionOptions
   id?: string
-  token?: string
+  token?: string | TokenFunction
   maxFrameBytes: number
   maxMessageBytes: number
   codec: Codec
@@ -91,8 +98,16 @@ export class Channel implements ConnectionOwner {
     return this.addresses[(this.index = (this.index + 1) % this.addresses.length)]!
   }
 
-  url(conn: Connection): string {
-    return channelUrl(conn.address.url, this.name, this.host.k.id, this.host.k.token)
+  url(conn: Connection): string | PromiseLike<string> {
+    const { id, token } = this.host.k
+    if (typeof token !== 'function') return channelUrl(conn.address.url, this.name, id, token)
+    // A token per attempt: what the function gives is checked as an option would be (a throw fails the attempt).
+    const t = token({ channel: this.name, address: String(conn.address) })
+    const url = (t: unknown) => {
+      if (typeof t !== 'string' || !t) throw new ValidationError('options.token', DEV ? `it gave ${t === '' ? 'an empty string' : typeof t}, not a non-empty string` : 'not a token')
+      return channelUrl(conn.address.url, this.name, id, t)
+    }
+    return typeof (t as PromiseLike<string>)?.then === 'function' ? (t as PromiseLike<string>).then(url) : url(t)
   }
 
   onState(conn: Connection, state: ConnectionState, detail: StateDetail): void {

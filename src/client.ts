@@ -5,7 +5,7 @@
  */
 import { AddressBook, type SetupArgs } from './address'
 import { DEFAULT_RECONNECT, type ReconnectOptions } from './backoff'
-import { Channel, listenerKey, type ChannelHost, type ConnectionInfo, type Kernel, type SendReport } from './channel'
+import { Channel, listenerKey, type ChannelHost, type ConnectionInfo, type Kernel, type SendReport, type TokenFunction } from './channel'
 import { DEFAULT_QUEUE, type Connection, type ConnectionOptions, type ConnectionState, type QueueOptions, type WebSocketLike } from './connection'
 import { DEV } from './dev'
 import { json, MAX_EVENT } from './envelope'
@@ -71,8 +71,13 @@ export type Unsubscribe = () => void
 export interface CoreOptions {
   /** Instance id to join with (`[A-Za-z0-9]+`). Absent: the server picks one; see `idOf()`. */
   id?: string
-  /** Server token. Absent: the server's default (`demo`). Never logged or shown. */
-  token?: string
+  /**
+   * Server token, or a function that gives one for each connection attempt (first connect, every reconnect, every
+   * failover move), sync or async, so an expiring credential is fresh where it is used. A throw or rejection fails
+   * the attempt (error `ERR_TOKEN`, then backoff); an `UnauthorizedError` stops retrying (`ERR_UNAUTHORIZED`); it has
+   * `connectTimeout` to settle. Absent: the server's default (`demo`). Never logged or shown.
+   */
+  token?: string | TokenFunction
   /**
    * WebSocket constructor. Default: the runtime's standard one (browsers, Deno, Bun, Node >= 22), else `ws` (Node
    * 20). Pass `ws` on Node >= 22 to keep WebSocket ping frames and write batching.
@@ -203,7 +208,7 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
     if (options === null || typeof options !== 'object') throw new ValidationError('options', DEV ? 'SockClient options must be an object' : 'invalid options')
     const o = options
     if (o.id !== undefined) checkId(o.id, 'options.id')
-    checkToken(o.token, 'options.token')
+    if (typeof o.token !== 'function') checkToken(o.token, 'options.token')
     const WS = o.WebSocket ?? defaultWebSocket()
     if (typeof WS !== 'function') throw new ValidationError('options.WebSocket', DEV ? 'no WebSocket in this runtime: pass options.WebSocket (in Node 20, the ws package)' : 'no WebSocket')
     const maxFrameBytes = positive(o.maxFrameBytes, 'options.maxFrameBytes', DEFAULT_MAX_FRAME_BYTES)

@@ -1,15 +1,16 @@
 /**
  * One reconnecting socket to one channel. Owns the socket, the retry policy, keep-alive, end-to-end liveness, its
  * own id, the bounded send queue with flow control, and the state, which changes in one place (`setState`). Which
- * address (and URL) each attempt uses is its owner's decision (`ConnectionOwner.next`): failover rotation, and later
- * a token per attempt, live there. It drives the WebSocket itself: a place on one shared timer, no closure per
- * connection. Knows nothing of events, channels' other connections or addresses' forms.
+ * address (and URL) each attempt uses is its owner's decision (`ConnectionOwner.next`, `url`): failover rotation and
+ * a token per attempt live there; an attempt waits for a URL that comes as a promise (a token function), on its own
+ * timer. It drives the WebSocket itself: a place on one shared timer, no closure per connection at rest. Knows
+ * nothing of events, channels' other connections or addresses' forms.
  */
 import type { Address } from './address'
 import { backoffDelay, type ReconnectOptions } from './backoff'
 import { batch } from './cork'
 import { DEV } from './dev'
-import { ConnectionError, ProtocolError, type SockError } from './errors'
+import { ConnectionError, isUnauthorizedError, ProtocolError, type SockError } from './errors'
 import { decodeFrame, encodeFrame, isName, redact, TYPE_PING, TYPE_WHOAMI, type Frame } from './protocol'
 import { sleep, unsleep } from './timers'
 
@@ -53,8 +54,11 @@ export type StateDetail = { code?: number; reason?: string; error?: SockError }
 export interface ConnectionOwner {
   /** The address of the next attempt, asked when a retry is scheduled: the owner rotates addresses (failover). */
   next(conn: Connection): Address
-  /** The URL of an attempt on `conn.address`, asked as it starts: the owner builds it (id, token). */
-  url(conn: Connection): string
+  /**
+   * The URL of an attempt on `conn.address`, asked as it starts: the owner builds it (id, token). A promise when the
+   * token comes from an asynchronous function; a throw or a rejection fails the attempt.
+   */
+  url(conn: Connection): string | PromiseLike<string>
   onState(conn: Connection, state: ConnectionState, detail: StateDetail): void
   onFrame(conn: Connection, frame: Frame): void
   onError(conn: Connection, error: SockError): void
@@ -172,6 +176,8 @@ export class Connection {
   private draining = false
   /** The socket was closed because it refused an inbound frame over `maxMessageBytes` (not the server's limit). */
   private refusedInbound = false
+  /** The URL this attempt waits for (an asynchronous token function), until it settles or connectTimeout. */
+  private pending: PromiseLike<string> | undefined
 
   constructor(
     readonly channel: string,
@@ -199,15 +205,37 @@ export class Connection {
 
   private connect(): void {
     this.waiting = false
-    const url = this.owner.url(this)
+    let url: string | PromiseLike<string> | undefined
+    let failure: unknown
+    try {
+      url = this.owner.url(this)
+    } catch (e) {
+      failure = e
+    }
+    if (url === undefined || typeof url === 'string') return this.start(url, failure)
+    // A token still to come: the attempt waits for it on the connection's one timer (connectTimeout), with no socket.
+    const p = (this.pending = url)
+    sleep(this, this.o.connectTimeout)
+    this.setState('connecting', {})
+    p.then(
+      (u) => this.pending === p && this.start(u, undefined, true),
+      (e) => this.pending === p && this.start(undefined, e, true),
+    )
+  }
+
+  /** Opens the attempt's socket on `url`, or fails the attempt with what the token function threw (`failure`). */
+  private start(url: string | undefined, failure: unknown, announced = false): void {
+    this.pending = undefined
     // The socket is under way before anyone hears of it, so a listener that throws cannot strand the connection.
     let ws: Socket | undefined
     let error: string | undefined
-    try {
-      const W = this.o.WebSocket as unknown as new (url: string, protocols?: string[], options?: object) => Socket
-      ws = this.o.wsOptions ? new W(url, undefined, this.o.wsOptions) : new W(url)
-    } catch (e) {
-      error = redact((e as Error).message) // a URL the runtime refuses: retried like a network error
+    if (url !== undefined) {
+      try {
+        const W = this.o.WebSocket as unknown as new (url: string, protocols?: string[], options?: object) => Socket
+        ws = this.o.wsOptions ? new W(url, undefined, this.o.wsOptions) : new W(url)
+      } catch (e) {
+        error = redact((e as Error).message) // a URL the runtime refuses: retried like a network error
+      }
     }
     if (ws) {
       ws[OWNER] = this
@@ -225,11 +253,28 @@ export class Connection {
       }
       sleep(this, this.o.connectTimeout)
     }
-    this.setState('connecting', {})
-    if (error !== undefined && this.state === 'connecting' && !this.raw) {
+    if (!announced) this.setState('connecting', {})
+    if (this.state !== 'connecting' || this.raw) return // a listener closed it, or the socket is under way
+    if (url === undefined) return this.tokenFailed(failure)
+    if (error !== undefined) {
       this.failed(error)
       this.lost(1006, '')
     }
+  }
+
+  /**
+   * The token function threw, rejected, gave no string or missed its deadline: a failed attempt (`ERR_TOKEN`, then
+   * backoff), or the end (`ERR_UNAUTHORIZED`) when it threw an `UnauthorizedError`. Its message is redacted like any
+   * URL; the token itself was never had.
+   */
+  private tokenFailed(e: unknown): void {
+    const why = redact(String((e as Error)?.message ?? e))
+    if (isUnauthorizedError(e)) {
+      return this.reject(new ConnectionError('ERR_UNAUTHORIZED', DEV ? `the token function refused channel '${this.channel}' on ${this.address} (${why}): not retrying; call reconnect() once it can give a token` : 'unauthorized', undefined, { cause: e }), {})
+    }
+    this.failure = DEV ? `the token function failed: ${why}` : 'token failed'
+    this.owner.onError(this, new ConnectionError('ERR_TOKEN', DEV ? `the token function for channel '${this.channel}' on ${this.address} failed (${why}): retrying with backoff` : why, undefined, { cause: e }))
+    this.lost(1006, '')
   }
 
   /** The socket opened: keep-alive at once, then ask who we are. */
@@ -246,6 +291,10 @@ export class Connection {
   /** The timer fired: connect timeout, end of the backoff wait, or a keep-alive or probe deadline. */
   wake(): void {
     if (this.waiting) return this.connect()
+    if (this.pending) {
+      this.pending = undefined
+      return this.tokenFailed(new Error(DEV ? `it did not settle within connectTimeout (${this.o.connectTimeout} ms)` : 'token timeout'))
+    }
     const raw = this.raw
     if (!raw || this.state === 'closed' || this.state === 'giveup') return
     const now = clock()
@@ -559,6 +608,7 @@ export class Connection {
   private stopTimers(): void {
     unsleep(this)
     this.waiting = false
+    this.pending = undefined
     this.probeSentAt = this.pingSentAt = 0
   }
 }

@@ -21,6 +21,9 @@ export type SockErrorCode =
   | 'ERR_NETWORK'
   | 'ERR_LISTENER'
   | 'ERR_MISSING_PACKAGE'
+  | 'ERR_TOKEN'
+  | 'ERR_UNAUTHORIZED'
+  | 'ERR_ABORTED'
 
 export class SockError extends Error {
   override name: string = 'SockError'
@@ -114,7 +117,19 @@ export class MissingPackageError extends SockError {
   }
 }
 
-const NAMES = ['SockError', 'ValidationError', 'AddressError', 'FrameTooLargeError', 'ProtocolError', 'ConnectionError', 'RestError', 'MissingPackageError']
+/**
+ * Thrown (or rejected with) by an application's token function to say that no token can be had (the session is
+ * over, the user logged out): the channel stops retrying, as after a close 1008, until `reconnect()`. Any error whose
+ * `name` is `'UnauthorizedError'` counts, so one from another copy of sock-client does too.
+ */
+export class UnauthorizedError extends SockError {
+  override name = 'UnauthorizedError' as const
+  constructor(message = 'unauthorized', options?: { cause?: unknown }) {
+    super('ERR_UNAUTHORIZED', message, options)
+  }
+}
+
+const NAMES = ['SockError', 'ValidationError', 'AddressError', 'FrameTooLargeError', 'ProtocolError', 'ConnectionError', 'RestError', 'MissingPackageError', 'UnauthorizedError']
 
 const guard =
   <T>(name: string) =>
@@ -129,3 +144,4 @@ export const isProtocolError = guard<ProtocolError>('ProtocolError')
 export const isConnectionError = guard<ConnectionError>('ConnectionError')
 export const isRestError = guard<RestError>('RestError')
 export const isMissingPackageError = guard<MissingPackageError>('MissingPackageError')
+export const isUnauthorizedError = guard<UnauthorizedError>('UnauthorizedError')
