@@ -33,6 +33,14 @@ export interface ConnectionInfo {
  */
 export type TokenFunction = (attempt: { channel: string; address: string }) => string | PromiseLike<string>
 
+/** How long `join()` waits: `timeout` in ms, and a `signal` that stops the wait. */
+export interface JoinOptions {
+  /** Milliseconds until the join rejects with `ERR_TIMEOUT` (default: no limit). */
+  timeout?: number
+  /** Rejects the join with `ERR_ABORTED` (the signal's reason as `cause`) when it aborts. */
+  signal?: AbortSignal
+}
+
 /** A client's configuration, shared by clients made with equal options; features keep theirs here too. */
 export interface Kernel {
   conn: ConnectionOptions
@@ -253,14 +261,42 @@ export class Channel implements ConnectionOwner {
     return this.connections.some((c) => c.isOpen)
   }
 
-  /** Resolves once any connection of the channel is open; rejects if every one is closed for good. */
-  ready(): Promise<void> {
+  /**
+   * Resolves once any connection of the channel is open; rejects if every one is closed for good, or (`bound`) when
+   * its timeout passes or its signal aborts. The connections go on either way: only leaving the channel stops them.
+   */
+  ready(bound?: JoinOptions): Promise<void> {
     if (this.isOpen) return RESOLVED
     const ended = this.connections.find((c) => c.state === 'closed' || c.state === 'giveup')
     if (ended && this.connections.every((c) => c.state === 'closed' || c.state === 'giveup')) {
       return Promise.reject(new ConnectionError(ended.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED', DEV ? `channel '${this.name}' is ${ended.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}` : ended.state))
     }
-    return new Promise((resolve, reject) => (this.waiters ??= []).push({ resolve, reject }))
+    return new Promise((resolve, reject) => {
+      const w = { resolve, reject }
+      ;(this.waiters ??= []).push(w)
+      if (bound) this.bound(w, bound)
+    })
+  }
+
+  /** Ends waiter `w` early on `timeout` or on `signal`; settled first, it clears both. No waiter is left behind. */
+  private bound(w: { resolve(): void; reject(e: SockError): void }, { timeout, signal }: JoinOptions): void {
+    const { resolve, reject } = w
+    const done = () => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', abort)
+    }
+    const give = (e: SockError) => {
+      const list = this.waiters
+      if (list?.includes(w)) list.splice(list.indexOf(w), 1)
+      w.reject(e)
+    }
+    const abort = () => give(new ConnectionError('ERR_ABORTED', DEV ? `join('${this.name}') was aborted; its connection attempts go on: leave('${this.name}') stops them` : 'aborted', undefined, { cause: signal!.reason }))
+    w.resolve = () => (done(), resolve())
+    w.reject = (e) => (done(), reject(e))
+    // Past 2^31 - 1 ms a timer fires at once: a wait that long is no limit.
+    const timer = timeout! < 2 ** 31 ? setTimeout(() => give(new ConnectionError('ERR_TIMEOUT', DEV ? `join('${this.name}') did not open within ${timeout} ms (${this.connections[0]!.state} on ${this.connections[0]!.address}); its connection attempts go on: leave('${this.name}') stops them` : 'join timeout')), timeout) : undefined
+    if (signal?.aborted) abort()
+    else signal?.addEventListener('abort', abort)
   }
 
   private settle(error?: SockError): void {

@@ -5,7 +5,7 @@
  */
 import { AddressBook, type SetupArgs } from './address'
 import { DEFAULT_RECONNECT, type ReconnectOptions } from './backoff'
-import { Channel, listenerKey, type ChannelHost, type ConnectionInfo, type Kernel, type SendReport, type TokenFunction } from './channel'
+import { Channel, listenerKey, type ChannelHost, type ConnectionInfo, type JoinOptions, type Kernel, type SendReport, type TokenFunction } from './channel'
 import { DEFAULT_QUEUE, type Connection, type ConnectionOptions, type ConnectionState, type QueueOptions, type WebSocketLike } from './connection'
 import { DEV } from './dev'
 import { json, MAX_EVENT } from './envelope'
@@ -369,11 +369,18 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
 
   /**
    * Joins `channel` on the addresses of the mode; resolves once its connection is open (proven end to end).
-   * Bad arguments (or no `setup()` yet) throw at once; connection failures reject.
+   * Bad arguments (or no `setup()` yet) throw at once; connection failures reject. With `timeout` (ms) or `signal`,
+   * it rejects with `ERR_TIMEOUT` or `ERR_ABORTED` once either comes first; the connection attempts go on until
+   * `leave(channel)`.
    */
-  join(channel: Channels<E>): Promise<void> {
+  join(channel: Channels<E>, options?: JoinOptions): Promise<void> {
     this.checkWire(channel)
-    return this.open(channel).ready()
+    if (options !== undefined) {
+      positive(options?.timeout, 'options.timeout', 0, true)
+      const s = options?.signal
+      if (s !== undefined && (typeof s?.addEventListener !== 'function' || typeof s.aborted !== 'boolean')) throw new ValidationError('options.signal', DEV ? 'options.signal must be an AbortSignal' : 'invalid signal')
+    }
+    return this.open(channel).ready(options && { timeout: options.timeout ?? Infinity, signal: options.signal })
   }
 
   /** @internal */
