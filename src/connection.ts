@@ -46,7 +46,13 @@ export interface ConnectionOptions {
   reconnect: ReconnectOptions
   queue: QueueOptions
   random?: () => number
+  /** The debug log (`options.debug`): absent when off, and then each place that would log costs one test. */
+  log?: Log
 }
+
+/** What the debug log reports of a connection: the step and its figures (never a URL, so never a token). */
+export type Log = (conn: Connection, event: DebugEvent, figures?: object) => void
+export type DebugEvent = 'connect' | 'open' | 'close' | 'retry' | 'giveup' | 'error' | 'send' | 'queue' | 'drop' | 'probe' | 'receive'
 
 export type StateDetail = { code?: number; reason?: string; error?: SockError }
 
@@ -370,6 +376,7 @@ export class Connection {
 
   /** The who-am-I reply arrived: adopt the id; on the first one after a (re)connect, flush the queue and open. */
   private onWhoami(id: string): void {
+    if (this.probeSentAt) this.o.log?.(this, 'probe', { rtt: clock() - this.probeSentAt })
     this.probeSentAt = 0
     if (isName(id)) this.id = id
     else this.owner.onError(this, new ProtocolError('ERR_PROTOCOL', DEV ? `the server's who-am-I reply is not a valid id` : 'bad id'))
@@ -391,7 +398,9 @@ export class Connection {
     const d = decodeFrame(data)
     if (d.error) return this.owner.onError(this, d.error)
     const f = d.frame
-    if (f.type === TYPE_WHOAMI) return this.onWhoami(f.data)
+    if (f.type === TYPE_WHOAMI) return this.onWhoami(f.data) // logged as 'probe'
+    const log = this.o.log
+    if (log) log(this, 'receive', { type: f.type, length: (data as string).length ?? (data as ArrayBuffer).byteLength })
     this.owner.onFrame(this, f)
   }
 
@@ -514,12 +523,14 @@ export class Connection {
   offer(text: string): Offer {
     // A socket already closing (its close event not yet here) takes nothing: the frame waits for the next one.
     const raw = this.raw
+    const log = this.o.log
     if (this.state === 'open' && raw?.readyState === 1 && !this.queue && !(raw.bufferedAmount >= this.o.highWaterMark)) {
       this.write(text)
+      if (log) log(this, 'send', { length: text.length })
       return SENT
     }
     if (this.state === 'closed' || this.state === 'giveup') {
-      return { status: 'failed', error: new ConnectionError(this.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED', DEV ? `channel '${this.channel}' on ${this.address} is ${this.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}: nothing was sent` : this.state) }
+      return this.refuse(text, new ConnectionError(this.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED', DEV ? `channel '${this.channel}' on ${this.address} is ${this.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}: nothing was sent` : this.state))
     }
     const q = this.o.queue
     const queue = (this.queue ??= [])
@@ -529,18 +540,26 @@ export class Connection {
       while (queue.length && full()) {
         const old = queue.shift()!
         this.queuedBytes -= old.cost
+        log?.(this, 'drop', { length: old.text.length, error: 'ERR_QUEUE_FULL', oldest: true })
         old.reject(new ConnectionError('ERR_QUEUE_FULL', DEV ? `dropped from the send queue of channel '${this.channel}' on ${this.address} to make room for newer frames (overflow: 'drop-oldest')` : 'dropped'))
       }
     }
     if (full()) {
       if (!queue.length) this.queue = undefined
       const why = this.state === 'open' ? `while its socket holds more than highWaterMark (${this.o.highWaterMark} bytes) the peer has not read` : 'while it is not open'
-      return { status: 'failed', error: new ConnectionError('ERR_QUEUE_FULL', DEV ? `send queue of channel '${this.channel}' on ${this.address} is full (${queue.length} frames, ${this.queuedBytes} bytes; limits ${q.maxCount} / ${q.maxBytes}) ${why}: await your sends, or raise the queue limits` : 'queue full') }
+      return this.refuse(text, new ConnectionError('ERR_QUEUE_FULL', DEV ? `send queue of channel '${this.channel}' on ${this.address} is full (${queue.length} frames, ${this.queuedBytes} bytes; limits ${q.maxCount} / ${q.maxBytes}) ${why}: await your sends, or raise the queue limits` : 'queue full'))
     }
     const written = new Promise<string>((resolve, reject) => queue.push({ text, cost, resolve, reject }))
     this.queuedBytes += cost
+    log?.(this, 'queue', { length: text.length, queued: queue.length, queuedBytes: this.queuedBytes })
     if (this.state === 'open') this.awaitDrain()
     return { status: 'queued', written }
+  }
+
+  /** The outcome of a frame this connection cannot take. */
+  private refuse(text: string, error: SockError): Offer {
+    this.o.log?.(this, 'drop', { length: text.length, error: error.code })
+    return { status: 'failed', error }
   }
 
   /** Frames waiting for the connection to open, or for its socket to drain. */
@@ -559,6 +578,7 @@ export class Connection {
       const p = q[i++]!
       this.queuedBytes -= p.cost
       this.write(p.text)
+      this.o.log?.(this, 'send', { length: p.text.length })
       p.resolve(address)
     }
     if (i < q.length) {
