@@ -193,8 +193,8 @@ function wsOptions(WS: WebSocketLike, maxMessageBytes: number): { maxPayload: nu
   return lastWs?.maxPayload === maxPayload ? lastWs : (lastWs = { maxPayload })
 }
 
-/** A debug entry as one line: `[sock-client] 12:00:00.123 chat 127.0.0.1:3000 open {"id":"alice"}`. */
-function line({ time, channel, address, event, ...figures }: DebugEntry): string {
+/** A debug entry as one line: `[sock-client] 12:00:00.123 chat 127.0.0.1:3000 open {"id":"alice"}`. @internal */
+export function debugLine({ time, channel, address, event, ...figures }: DebugEntry): string {
   const json = JSON.stringify(figures)
   return `[sock-client] ${new Date(time).toISOString().slice(11, 23)} ${channel} ${address} ${event}${json === '{}' ? '' : ` ${json}`}`
 }
@@ -360,7 +360,7 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
 
   /** The debug log of `options.debug`: entries built only when it is on, the application's function isolated. */
   private makeLog(debug: true | ((entry: DebugEntry) => void)): Log {
-    const out = debug === true ? (e: DebugEntry) => console.debug(line(e)) : debug
+    const out = debug === true ? (e: DebugEntry) => console.debug(debugLine(e)) : debug
     return (conn, event, figures) => {
       const entry: DebugEntry = { time: Date.now(), channel: conn.channel, address: String(conn.address), event, ...figures }
       try {

@@ -289,6 +289,30 @@ describe('sock send / listen', () => {
   })
 })
 
+describe('sock --verbose', () => {
+  it('prints the debug log on stderr, one clean line per step, never the token; stdout keeps only messages', async () => {
+    const s = await startServer({ token: 'verboseTok' })
+    const listen = start(['listen', 'chat', '--url', s.address, '--json', '--verbose', '--token', 'verboseTok'])
+    await listen.waitErr(/listening on channel 'chat'/)
+    const a = await run(['send', 'chat', 'hello', '--url', s.address, '--verbose'], { SOCK_TOKEN: 'verboseTok' })
+    expect(a.code).toBe(0)
+    expect(a.out).toBe('')
+    const lines = a.err.trimEnd().split('\n')
+    for (const l of lines) expect(l).toMatch(/^sock: \d\d:\d\d:\d\d\.\d{3} chat 127\.0\.0\.1:\d+ (connect|probe|open|send|close)\b/)
+    expect(lines.map((l) => l.split(' ')[4])).toEqual(['connect', 'probe', 'open', 'send', 'close'])
+    const [line] = await listen.waitOut(/.*\n/)
+    expect(JSON.parse(line!)).toMatchObject({ event: 'message', data: 'hello' }) // stdout: the message alone
+    await listen.waitErr(/ receive \{"type":1/)
+    expect(listen.err).toMatch(/ chat 127\.0\.0\.1:\d+ open \{"id":"[A-Za-z0-9]+"\}/)
+    expect(a.err + listen.err + listen.out).not.toContain('verboseTok')
+    listen.child.kill('SIGINT')
+    expect(await listen.exit).toBe(0)
+    // without --verbose, none of it
+    const quiet = await run(['send', 'chat', 'again', '--url', s.address, '--token', 'verboseTok'])
+    expect(quiet).toEqual({ code: 0, out: '', err: '' })
+  })
+})
+
 describe('sock list', () => {
   it('prints the instances as a table and as JSON; an empty channel prints [] or nothing', async () => {
     const s = await startServer()
