@@ -33,6 +33,8 @@ export const CLIENT_ENTRIES = {
   codecs: 'src/codec.ts',
   protocol: 'src/protocol-entry.ts',
   msgpack: 'src/msgpack.ts',
+  presence: 'src/presence.ts',
+  debug: 'src/debug.ts',
 }
 const entries = { ...CLIENT_ENTRIES, server: 'src/server/index.ts' }
 // Imported as `#<name>` by the Node ESM and CJS builds, resolved by package.json's `imports` (node: the first file, else the second).

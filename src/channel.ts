@@ -9,7 +9,7 @@ import { Connection, SENT, type ConnectionOptions, type ConnectionOwner, type Co
 import { DEV } from './dev'
 import { decodeEnvelope, encodeEnvelope, TYPE_CHUNK, TYPE_EVENT, type Codec } from './envelope'
 import { ConnectionError, FrameTooLargeError, ProtocolError, ValidationError, type SockError } from './errors'
-import type { Features } from './feature'
+import { HANDLED, type Features } from './feature'
 import { channelUrl, fitFrame, TYPE_FILE, TYPE_TEXT, type Frame } from './protocol'
 
 /** Where a frame went: written now, waiting in a connection's queue, or refused (with the reason). */
@@ -226,7 +226,8 @@ export class Channel implements ConnectionOwner {
     let data = env.data
     const read = features.events.get(env.event)
     if (read) {
-      data = read(data, from)
+      data = read(data, from, this, conn)
+      if (data === HANDLED) return
       if (data instanceof ProtocolError) return this.fail(conn, data)
     } else if (env.event === 'file') {
       return this.fail(conn, new ProtocolError('ERR_PROTOCOL', DEV ? `received a file envelope from '${from}': add the files feature from 'sock-client/files' to read it` : 'file needs a feature'))
@@ -325,6 +326,7 @@ export class Channel implements ConnectionOwner {
   }
 
   close(): void {
+    this.host.k.features.closing?.(this) // a feature's last word goes out before the sockets close
     for (const c of this.connections) c.close()
     this.settle(new ConnectionError('ERR_CLOSED', DEV ? `channel '${this.name}' was closed before it opened` : 'closed'))
   }

@@ -6,7 +6,7 @@
 import { AddressBook, type SetupArgs } from './address'
 import { DEFAULT_RECONNECT, type ReconnectOptions } from './backoff'
 import { Channel, listenerKey, type ChannelHost, type ConnectionInfo, type JoinOptions, type Kernel, type SendReport, type TokenFunction } from './channel'
-import { DEFAULT_QUEUE, type Connection, type ConnectionOptions, type ConnectionState, type DebugEvent, type Log, type QueueOptions, type StateDetail, type WebSocketLike } from './connection'
+import { DEFAULT_QUEUE, type Connection, type ConnectionOptions, type ConnectionState, type QueueOptions, type WebSocketLike } from './connection'
 import { DEV } from './dev'
 import { json, MAX_EVENT } from './envelope'
 import { SockError, ValidationError } from './errors'
@@ -110,46 +110,8 @@ export interface CoreOptions {
    * server may still hold the dead connection. Other 1008s, and a duplicate id on a first join, are final at once.
    */
   duplicateIdTimeout?: number
-  /**
-   * The debug log: `true` prints every entry with `console.debug`, a function gets each one (isolated: a throw is an
-   * `ERR_LISTENER` error). Entries: `connect`, `open`, `close`, `retry`, `giveup`, `error`, `send`, `queue`, `drop`,
-   * `probe`, `receive`, each with time, channel, address and its figures; never the token. Off (the default), it
-   * costs nothing.
-   */
-  debug?: boolean | ((entry: DebugEntry) => void)
   /** Features composed onto the kernel (`sock-client/core`): chunks, files, addresses, rest, codecs. */
   features?: readonly Feature[]
-}
-
-/** One step of the debug log (`options.debug`). The figures present depend on the event. */
-export interface DebugEntry {
-  /** Wall-clock time (`Date.now()`), for display. */
-  time: number
-  channel: string
-  /** The address (`String(address)`): never a token. */
-  address: string
-  event: DebugEvent
-  /** `retry`: retry number (1-based), the delay before it in ms, and why. */
-  attempt?: number
-  delay?: number
-  reason?: string
-  /** `close`: the close code and the state it leaves (`reconnecting`, `closed`, `giveup`). */
-  code?: number
-  state?: ConnectionState
-  /** `open`: the id the server gave. `probe`: the who-am-I round trip in ms. */
-  id?: string
-  rtt?: number
-  /** `send`, `queue`, `drop`, `receive`: the frame's length in characters; `receive`: its Sock type. */
-  length?: number
-  type?: number
-  /** `queue`: frames and bytes waiting now. */
-  queued?: number
-  queuedBytes?: number
-  /** `error`, `drop`: the error code, and for `error` its message (redacted like every message). */
-  error?: string
-  message?: string
-  /** `drop`: the oldest waiting frame made room (`overflow: 'drop-oldest'`). */
-  oldest?: boolean
 }
 
 export type Channels<E> = keyof E & string
@@ -191,12 +153,6 @@ function wsOptions(WS: WebSocketLike, maxMessageBytes: number): { maxPayload: nu
   if (typeof (WS as { prototype?: { terminate?: unknown } }).prototype?.terminate !== 'function') return undefined
   const maxPayload = maxMessageBytes + 1024 // the frame's own JSON around the largest message
   return lastWs?.maxPayload === maxPayload ? lastWs : (lastWs = { maxPayload })
-}
-
-/** A debug entry as one line: `[sock-client] 12:00:00.123 chat 127.0.0.1:3000 open {"id":"alice"}`. @internal */
-export function debugLine({ time, channel, address, event, ...figures }: DebugEntry): string {
-  const json = JSON.stringify(figures)
-  return `[sock-client] ${new Date(time).toISOString().slice(11, 23)} ${channel} ${address} ${event}${json === '{}' ? '' : ` ${json}`}`
 }
 
 /** The configuration of the client made before, when equal: most clients keep the defaults and share one. */
@@ -267,8 +223,6 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
     positive(q.maxBytes, 'options.queue.maxBytes', 0, true)
     if (q.overflow !== 'reject' && q.overflow !== 'drop-oldest') throw new ValidationError('options.queue.overflow', DEV ? `invalid options.queue.overflow ${String(q.overflow)}: use 'reject' or 'drop-oldest'` : 'invalid overflow')
     const serverPingWindow = positive(o.serverPingWindow, 'options.serverPingWindow', 60_000) || 60_000
-    const debug = o.debug
-    if (debug !== undefined && typeof debug !== 'boolean' && typeof debug !== 'function') throw new ValidationError('options.debug', DEV ? 'options.debug must be true, false or a function that takes an entry' : 'invalid debug')
     const conn = shared<ConnectionOptions>(CONN, {
       WebSocket: WS,
       wsOptions: wsOptions(WS, maxMessageBytes),
@@ -280,11 +234,12 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
       duplicateIdTimeout: positive(o.duplicateIdTimeout, 'options.duplicateIdTimeout', 2 * serverPingWindow, true),
       reconnect: r,
       queue: q,
-      log: debug ? this.makeLog(debug) : undefined,
+      log: undefined, // the debug feature's, when it is on
     })
     const features = compose(o.features)
     const k: Kernel = { conn, id: o.id, token: o.token, maxFrameBytes, maxMessageBytes, codec: json, features }
     for (const init of features.init) init(o, k)
+    if ((o as { debug?: unknown }).debug && !k.conn.log) throw new ValidationError('options.debug', DEV ? `options.debug needs the debug feature: new SockClient({ features: [debug], debug }) with debug from 'sock-client/debug' (sock-client has it)` : 'no debug feature')
     this.k = shared(KERNEL, k)
     this.connection = new SockConnection(this)
   }
@@ -332,8 +287,7 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
 
   /** @internal */
   report(ch: Channel, conn: Connection, kind: 'state' | 'error' | 'reconnect' | 'progress', detail: object): void {
-    const log = this.k.conn.log
-    if (log) this.logReport(log, conn, kind, detail)
+    this.k.conn.log?.(conn, kind, detail)
     const info: LifecycleInfo = { channel: ch.name, address: String(conn.address), state: conn.state }
     if (kind === 'error') {
       info.error = detail as SockError
@@ -344,31 +298,6 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
     const s = conn.state
     if (info.error) this.lifecycle('error', info)
     this.lifecycle(s === 'open' ? 'open' : s === 'connecting' ? 'connecting' : s === 'giveup' ? 'giveup' : 'close', info)
-  }
-
-  /** The debug log's entry for what a channel reports: a state change, a retry or an error. */
-  private logReport(log: Log, conn: Connection, kind: string, d: StateDetail & { attempt?: number; delay?: number; reason?: string; code?: number }): void {
-    const s = conn.state
-    const error = (e: SockError) => log(conn, 'error', { error: e.code, message: e.message })
-    if (kind === 'error') return error(d as unknown as SockError)
-    if (kind === 'reconnect') return log(conn, 'retry', { attempt: d.attempt, delay: d.delay, reason: d.reason })
-    if (kind !== 'state') return
-    if (d.error) error(d.error)
-    if (s === 'connecting' || s === 'open') log(conn, s === 'open' ? 'open' : 'connect', s === 'open' ? { id: conn.id } : {})
-    else log(conn, s === 'giveup' ? 'giveup' : 'close', { code: d.code, reason: d.reason, state: s })
-  }
-
-  /** The debug log of `options.debug`: entries built only when it is on, the application's function isolated. */
-  private makeLog(debug: true | ((entry: DebugEntry) => void)): Log {
-    const out = debug === true ? (e: DebugEntry) => console.debug(debugLine(e)) : debug
-    return (conn, event, figures) => {
-      const entry: DebugEntry = { time: Date.now(), channel: conn.channel, address: String(conn.address), event, ...figures }
-      try {
-        out(entry)
-      } catch (e) {
-        this.threw(e, 'debug', entry)
-      }
-    }
   }
 
   /** @internal */

@@ -46,13 +46,16 @@ export interface ConnectionOptions {
   reconnect: ReconnectOptions
   queue: QueueOptions
   random?: () => number
-  /** The debug log (`options.debug`): absent when off, and then each place that would log costs one test. */
+  /** The debug feature's log (`options.debug`): absent when off, and then each place that would log costs one test. */
   log?: Log
 }
 
-/** What the debug log reports of a connection: the step and its figures (never a URL, so never a token). */
-export type Log = (conn: Connection, event: DebugEvent, figures?: object) => void
-export type DebugEvent = 'connect' | 'open' | 'close' | 'retry' | 'giveup' | 'error' | 'send' | 'queue' | 'drop' | 'probe' | 'receive'
+/**
+ * What the debug log hears: from a connection, a frame `send`, `queue`d, `drop`ped or `receive`d and a `probe`
+ * answered; from the client, what a channel reports (`state`, `error`, `reconnect`, `progress`). Never a URL, so
+ * never a token.
+ */
+export type Log = (conn: Connection, step: string, figures?: object) => void
 
 export type StateDetail = { code?: number; reason?: string; error?: SockError }
 
@@ -188,7 +191,8 @@ export class Connection {
   constructor(
     readonly channel: string,
     private readonly o: ConnectionOptions,
-    private readonly owner: ConnectionOwner,
+    /** Its channel. */
+    readonly owner: ConnectionOwner,
   ) {
     // The first attempt starts after the caller has registered the connection (and heard nothing yet).
     RESOLVED.then(() => this.state === 'connecting' && !this.raw && this.connect())
@@ -530,7 +534,8 @@ export class Connection {
       return SENT
     }
     if (this.state === 'closed' || this.state === 'giveup') {
-      return this.refuse(text, new ConnectionError(this.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED', DEV ? `channel '${this.channel}' on ${this.address} is ${this.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}: nothing was sent` : this.state))
+      log?.(this, 'drop', { length: text.length, error: this.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED' })
+      return { status: 'failed', error: new ConnectionError(this.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED', DEV ? `channel '${this.channel}' on ${this.address} is ${this.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}: nothing was sent` : this.state) }
     }
     const q = this.o.queue
     const queue = (this.queue ??= [])
@@ -547,19 +552,14 @@ export class Connection {
     if (full()) {
       if (!queue.length) this.queue = undefined
       const why = this.state === 'open' ? `while its socket holds more than highWaterMark (${this.o.highWaterMark} bytes) the peer has not read` : 'while it is not open'
-      return this.refuse(text, new ConnectionError('ERR_QUEUE_FULL', DEV ? `send queue of channel '${this.channel}' on ${this.address} is full (${queue.length} frames, ${this.queuedBytes} bytes; limits ${q.maxCount} / ${q.maxBytes}) ${why}: await your sends, or raise the queue limits` : 'queue full'))
+      log?.(this, 'drop', { length: text.length, error: 'ERR_QUEUE_FULL' })
+      return { status: 'failed', error: new ConnectionError('ERR_QUEUE_FULL', DEV ? `send queue of channel '${this.channel}' on ${this.address} is full (${queue.length} frames, ${this.queuedBytes} bytes; limits ${q.maxCount} / ${q.maxBytes}) ${why}: await your sends, or raise the queue limits` : 'queue full') }
     }
     const written = new Promise<string>((resolve, reject) => queue.push({ text, cost, resolve, reject }))
     this.queuedBytes += cost
     log?.(this, 'queue', { length: text.length, queued: queue.length, queuedBytes: this.queuedBytes })
     if (this.state === 'open') this.awaitDrain()
     return { status: 'queued', written }
-  }
-
-  /** The outcome of a frame this connection cannot take. */
-  private refuse(text: string, error: SockError): Offer {
-    this.o.log?.(this, 'drop', { length: text.length, error: error.code })
-    return { status: 'failed', error }
   }
 
   /** Frames waiting for the connection to open, or for its socket to drain. */

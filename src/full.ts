@@ -1,6 +1,6 @@
 /**
  * The full client: the kernel's SockClient with every feature composed in (every `setup()` form with broadcast,
- * failover and dedupe; chunks; files; REST with the registration check; codecs), and the methods that use them.
+ * failover and dedupe; chunks; files; REST with the registration check; codecs; presence; the debug log), and the methods that use them.
  * This is what `sock-client` exports as `SockClient`.
  */
 import { addresses } from './addresses'
@@ -8,15 +8,17 @@ import type { SendReport } from './channel'
 import { chunks, type ChunksOptions } from './chunks'
 import { SockClient as CoreClient, type AnyEvents, type Channels, type CoreOptions, type EventMap, type Events, type SockMessage } from './client'
 import { codecs, type CodecOptions } from './codec'
+import { debug, type DebugOptions } from './debug'
 import type { Feature } from './feature'
 import { files, sendFile, type FileInput, type SendFileOptions } from './files'
 import { messages, type MessagesOptions } from './messages'
+import { presence, presenceOf, type Presence, type PresenceOptions } from './presence'
 import { instance, instances, rest, type Instance, type RestFeatureOptions } from './rest'
 
 /** Every feature, in the order their hooks are merged. */
-export const ALL_FEATURES: readonly Feature[] = [addresses, chunks, files, rest, codecs]
+export const ALL_FEATURES: readonly Feature[] = [addresses, chunks, files, rest, codecs, presence, debug]
 
-export interface SockClientOptions extends CoreOptions, ChunksOptions, RestFeatureOptions, CodecOptions {}
+export interface SockClientOptions extends CoreOptions, ChunksOptions, RestFeatureOptions, CodecOptions, PresenceOptions, DebugOptions {}
 
 export class SockClient<E extends EventMap = AnyEvents> extends CoreClient<E> {
   constructor(options: SockClientOptions = {}) {
@@ -50,5 +52,13 @@ export class SockClient<E extends EventMap = AnyEvents> extends CoreClient<E> {
   /** One instance of `channel`, or `null`. */
   instance(channel: Channels<E>, id: string): Promise<Instance | null> {
     return instance(this, channel, id)
+  }
+
+  /**
+   * The live set of instances in `channel` (one object per channel): `list()`, `snapshot()`, and `join` / `leave` /
+   * `change` events. REST sees everyone (polled while someone listens); sock-client peers announce themselves at once.
+   */
+  presence(channel: Channels<E>): Presence {
+    return presenceOf(this, channel)
   }
 }

@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { DebugEntry } from '../src'
 import { SockClient as CoreClient } from '../src/core'
+import { debug } from '../src/debug'
 import { client, closeAll, rawPeer, sleep, startServer, waitFor } from './helpers'
 
 afterEach(closeAll)
@@ -30,11 +31,13 @@ describe('debug', () => {
       expect(e.time).toBeGreaterThan(before - 60_000)
       expect(e.time).toBeLessThanOrEqual(before)
     }
-    expect(events(log).slice(0, 5)).toEqual(['queue', 'connect', 'probe', 'open', 'send']) // queued before the first attempt began
+    expect(events(log).slice(0, 4)).toEqual(['queue', 'connect', 'probe', 'open']) // queued before the first attempt began
     expect(log.find((e) => e.event === 'queue')).toMatchObject({ length: expect.any(Number), queued: 1 })
     expect(log.find((e) => e.event === 'probe')).toMatchObject({ rtt: expect.any(Number) })
     expect(log.find((e) => e.event === 'open')).toMatchObject({ id: c.idOf('room') })
-    expect(log.filter((e) => e.event === 'send').map((e) => e.length)).toEqual([`{"type":1,"data":"before open"}`.length, `{"type":1,"data":"hello"}`.length])
+    // what we sent (the presence feature's announcement goes out too, as an envelope of its own)
+    const sent = log.filter((e) => e.event === 'send').map((e) => e.length)
+    expect(sent.filter((n) => n === `{"type":1,"data":"before open"}`.length || n === `{"type":1,"data":"hello"}`.length)).toEqual([`{"type":1,"data":"before open"}`.length, `{"type":1,"data":"hello"}`.length])
     expect(log.find((e) => e.event === 'receive')).toMatchObject({ type: 1, length: expect.any(Number) })
     peer.close()
 
@@ -137,15 +140,18 @@ describe('debug', () => {
     expect(errors[0]).toMatch(/^ERR_LISTENER .*bad logger/)
   })
 
-  it('the kernel takes it; a bad value is a ValidationError', async () => {
-    expect(() => new CoreClient({ debug: 'yes' as never })).toThrow(expect.objectContaining({ name: 'ValidationError', argument: 'options.debug' }))
+  it('the kernel takes it with the debug feature, and says so without it; a bad value is a ValidationError', async () => {
+    const opts = (o: object) => o as ConstructorParameters<typeof CoreClient>[0] // a feature's option, on the kernel
+    expect(() => new CoreClient(opts({ features: [debug], debug: 'yes' }))).toThrow(expect.objectContaining({ name: 'ValidationError', argument: 'options.debug' }))
+    expect(() => new CoreClient(opts({ debug: true }))).toThrow(/needs the debug feature.*'sock-client\/debug'/)
+    expect(() => new CoreClient(opts({ debug: false }))).not.toThrow()
     const s = await startServer()
     const log: DebugEntry[] = []
-    const c = new CoreClient({ debug: (e) => log.push(e) })
+    const c = new CoreClient(opts({ features: [debug], debug: (e: DebugEntry) => log.push(e) }))
     try {
       c.setup(s.address)
       await c.join('room')
-      expect(events(log)).toEqual(['connect', 'probe', 'open'])
+      expect(events(log)).toEqual(['connect', 'probe', 'open']) // no presence feature: no announcement
     } finally {
       c.close()
     }

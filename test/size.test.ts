@@ -14,15 +14,17 @@ const KiB = 1024
 
 /** name -> what an application imports, the target (issue 14) and the ceiling while a target is not met. */
 const ENTRIES: Record<string, { code: string; target: number; ceiling?: number }> = {
-  'sock-client/core': { code: "export * from 'sock-client/core'", target: 5.0, ceiling: 8.9 },
-  'sock-client (full)': { code: "export * from 'sock-client'", target: 9.5, ceiling: 13.5 },
+  // Issue 17 grew the kernel 8.80 -> 9.63 KiB (a token function per attempt, bounded joins, the debug log's call sites)
+  // and the full client 13.32 -> 16.20 KiB (that, presence about 1.3 KiB and the debug log about 0.4 KiB).
+  'sock-client/core': { code: "export * from 'sock-client/core'", target: 5.0, ceiling: 9.8 },
+  'sock-client (full)': { code: "export * from 'sock-client'", target: 9.5, ceiling: 16.5 },
   "import { isSockError } from 'sock-client'": { code: "export { isSockError } from 'sock-client'", target: 1.0 },
-  'a core app: setup, on, signal': { code: "import { SockClient } from 'sock-client/core'; const c = new SockClient(); c.setup('h:1'); c.on('a', 'b', () => {}); c.signal('a', 'b', 1)", target: 5.0, ceiling: 8.8 },
-  'core + chunks + files': { code: "import { SockClient } from 'sock-client/core'; import { chunks } from 'sock-client/chunks'; import { files, sendFile } from 'sock-client/files'; export const c = new SockClient({ features: [chunks, files] }); export { sendFile }", target: 9.5, ceiling: 11.0 },
+  'a core app: setup, on, signal': { code: "import { SockClient } from 'sock-client/core'; const c = new SockClient(); c.setup('h:1'); c.on('a', 'b', () => {}); c.signal('a', 'b', 1)", target: 5.0, ceiling: 9.7 },
+  'core + chunks + files': { code: "import { SockClient } from 'sock-client/core'; import { chunks } from 'sock-client/chunks'; import { files, sendFile } from 'sock-client/files'; export const c = new SockClient({ features: [chunks, files] }); export { sendFile }", target: 9.5, ceiling: 11.9 },
 }
 const UMD: Record<string, { target: number; ceiling?: number }> = {
-  'sock-client.core.umd.min.js': { target: 5.5, ceiling: 8.9 },
-  'sock-client.umd.min.js': { target: 10, ceiling: 13.4 },
+  'sock-client.core.umd.min.js': { target: 5.5, ceiling: 9.7 },
+  'sock-client.umd.min.js': { target: 10, ceiling: 16.3 },
 }
 
 let dir: string

@@ -4,7 +4,8 @@
  */
 import { parseArgs } from 'node:util'
 import { parseAddress, type Address } from '../address'
-import { debugLine, type DebugEntry, type LifecycleInfo } from '../client'
+import type { LifecycleInfo } from '../client'
+import { debugLine, type DebugEntry } from '../debug'
 import { SockClient, type SockClientOptions } from '../full'
 import { isSockError, type SockError } from '../errors'
 import { checkChannel } from '../protocol'
