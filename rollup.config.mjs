@@ -35,6 +35,7 @@ export const CLIENT_ENTRIES = {
   msgpack: 'src/msgpack.ts',
   presence: 'src/presence.ts',
   debug: 'src/debug.ts',
+  react: 'src/react.ts',
 }
 const entries = { ...CLIENT_ENTRIES, server: 'src/server/index.ts' }
 // Imported as `#<name>` by the Node ESM and CJS builds, resolved by package.json's `imports` (node: the first file, else the second).

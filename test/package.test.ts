@@ -128,10 +128,10 @@ describe('optional peers', () => {
     typed: true,
   })
 
-  it('declares ioredis and msgpackr as optional peers, and only ws (for Node 20) as a dependency', () => {
+  it('declares ioredis, msgpackr and react (for sock-client/react) as optional peers, and only ws (for Node 20) as a dependency', () => {
     expect(Object.keys(pkg.dependencies).sort()).toEqual(['ws'])
-    expect(Object.keys(pkg.peerDependencies).sort()).toEqual(['ioredis', 'msgpackr'])
-    expect(pkg.peerDependenciesMeta).toEqual({ ioredis: { optional: true }, msgpackr: { optional: true } })
+    expect(Object.keys(pkg.peerDependencies).sort()).toEqual(['ioredis', 'msgpackr', 'react'])
+    expect(pkg.peerDependenciesMeta).toEqual({ ioredis: { optional: true }, msgpackr: { optional: true }, react: { optional: true } })
   })
 
   it('without msgpackr: sock-client/msgpack throws a MissingPackageError naming npm i msgpackr, in ESM and CJS', async () => {
