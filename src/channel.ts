@@ -115,7 +115,8 @@ export class Channel implements ConnectionOwner {
       if (typeof t !== 'string' || !t) throw new ValidationError('options.token', DEV ? `it gave ${t === '' ? 'an empty string' : typeof t}, not a non-empty string` : 'not a token')
       return channelUrl(conn.address.url, this.name, id, t)
     }
-    return typeof (t as PromiseLike<string>)?.then === 'function' ? (t as PromiseLike<string>).then(url) : url(t)
+    // Promise.resolve: a thenable whose then() throws is a rejection, not a throw from here
+    return typeof (t as PromiseLike<string>)?.then === 'function' ? Promise.resolve(t).then(url) : url(t)
   }
 
   onState(conn: Connection, state: ConnectionState, detail: StateDetail): void {
@@ -267,7 +268,7 @@ export class Channel implements ConnectionOwner {
    * its timeout passes or its signal aborts. The connections go on either way: only leaving the channel stops them.
    */
   ready(bound?: JoinOptions): Promise<void> {
-    if (this.isOpen) return RESOLVED
+    if (this.isOpen && !bound?.signal?.aborted) return RESOLVED
     const ended = this.connections.find((c) => c.state === 'closed' || c.state === 'giveup')
     if (ended && this.connections.every((c) => c.state === 'closed' || c.state === 'giveup')) {
       return Promise.reject(new ConnectionError(ended.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED', DEV ? `channel '${this.name}' is ${ended.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}` : ended.state))

@@ -89,6 +89,8 @@ interface Pending {
 export type Offer = { status: 'sent' } | { status: 'queued'; written: Promise<string> } | { status: 'failed'; error: SockError }
 
 const RESOLVED = /* @__PURE__ */ Promise.resolve()
+/** `pending` while the owner is asked for the URL: a close from inside (a token function) clears it. */
+const ASKING: PromiseLike<string> = /* @__PURE__ */ Promise.resolve('')
 /** The one `offer()` result for a frame written at once. */
 export const SENT: Offer = { status: 'sent' }
 
@@ -217,11 +219,13 @@ export class Connection {
     this.waiting = false
     let url: string | PromiseLike<string> | undefined
     let failure: unknown
+    this.pending = ASKING
     try {
       url = this.owner.url(this)
     } catch (e) {
       failure = e
     }
+    if (this.pending !== ASKING) return // the token function closed or restarted this connection
     if (url === undefined || typeof url === 'string') return this.start(url, failure)
     // A token still to come: the attempt waits for it on the connection's one timer (connectTimeout), with no socket.
     const p = (this.pending = url)

@@ -58,6 +58,12 @@ describe('join(channel, { timeout, signal })', () => {
     expect(c.stateOf('room')).not.toBe('closed') // attempts go on
     const again = await reason(c.join('room', { signal: AbortSignal.abort() }))
     expect(again?.code).toBe('ERR_ABORTED')
+    // an aborted signal rejects even when the channel is open, as fetch() does
+    const s = await startServer()
+    const d = client()
+    d.setup(s.address)
+    await d.join('room')
+    expect((await reason(d.join('room', { signal: AbortSignal.abort() })))?.code).toBe('ERR_ABORTED')
   })
 
   it('leave() after a timed-out join stops the attempts; a pending bounded join rejects with ERR_CLOSED when the channel is left', async () => {

@@ -152,6 +152,29 @@ describe('token as a function', () => {
     expect(s.instances('room')).toEqual([])
   })
 
+  it('a function that closes the client while it is asked opens nothing; a thenable whose then() throws is one failed attempt', async () => {
+    const s = await startServer({ token: 'good' })
+    const c = client({ token: () => (c.close(), 'good') })
+    c.setup(s.address)
+    const joined = c.join('room')
+    await expect(joined).rejects.toMatchObject({ code: 'ERR_CLOSED' })
+    await sleep(200)
+    expect(s.instances('room')).toEqual([])
+    expect(c.stateOf('room')).toBeUndefined()
+
+    let calls = 0
+    const weird = {
+      then() {
+        throw new Error('broken thenable')
+      },
+    }
+    const d = client({ token: (() => (++calls === 1 ? weird : 'good')) as never })
+    const seen = record(d)
+    d.setup(s.address)
+    await d.join('room')
+    expect(seen.errors.filter((e) => e.code === 'ERR_TOKEN').map((e) => e.message)).toEqual([expect.stringContaining('broken thenable')])
+  })
+
   it('the kernel (sock-client/core) takes a token function too', async () => {
     const s = await startServer({ token: 'core' })
     const c = new CoreClient({ token: async () => 'core', reconnect: { minDelay: 50, maxDelay: 200 } })
