@@ -87,6 +87,7 @@ describe('debug', () => {
       }
       expect(lines.some((l) => l.includes(' open ') && l.includes(s.address))).toBe(true)
       expect(lines.some((l) => / send \{"length":\d+\}$/.test(l))).toBe(true)
+      c.close() // while console.debug is still the spy
     } finally {
       spy.mockRestore()
     }
