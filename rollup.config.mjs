@@ -21,16 +21,16 @@ const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 
 const packages = [...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies)]
 const external = (id) => packages.some((d) => id === d || id.startsWith(`${d}/`)) || id.startsWith('node:') || id.startsWith('#')
 
-/** The client's entries: the full client, the kernel, each feature, the protocol codec and msgpack. */
+/** The client's entries: the full client, the kernel, each feature (src/entries/: only its public names), the protocol codec and msgpack. */
 export const CLIENT_ENTRIES = {
   index: 'src/index.ts',
   core: 'src/core.ts',
-  addresses: 'src/addresses.ts',
-  chunks: 'src/chunks.ts',
-  files: 'src/files.ts',
-  rest: 'src/rest.ts',
-  messages: 'src/messages.ts',
-  codecs: 'src/codec.ts',
+  addresses: 'src/entries/addresses.ts',
+  chunks: 'src/entries/chunks.ts',
+  files: 'src/entries/files.ts',
+  rest: 'src/entries/rest.ts',
+  messages: 'src/entries/messages.ts',
+  codecs: 'src/entries/codecs.ts',
   protocol: 'src/protocol-entry.ts',
   msgpack: 'src/msgpack.ts',
   presence: 'src/presence.ts',

@@ -9,7 +9,7 @@ import { positive } from './client'
 import type { Connection } from './connection'
 import { DEV } from './dev'
 import { TYPE_CHUNK } from './envelope'
-import { ProtocolError } from './errors'
+import { FrameTooLargeError, ProtocolError } from './errors'
 import type { Feature } from './feature'
 import { encodeFrame } from './protocol'
 
@@ -39,7 +39,7 @@ function escapedCost(s: string, i: number): [bytes: number, units: number] {
  */
 export function splitChunks(id: string, text: string, maxFrameBytes: number): string[] {
   const budget = maxFrameBytes - FRAME_OVERHEAD - HEADER_RESERVE - id.length
-  if (budget < 4) throw new RangeError(DEV ? `maxFrameBytes ${maxFrameBytes} is too small to carry chunks` : 'maxFrameBytes')
+  if (budget < 4) throw new FrameTooLargeError(text.length, maxFrameBytes, DEV ? `maxFrameBytes ${maxFrameBytes} is too small to carry chunks of message ${id}` : undefined)
   const pieces: string[] = []
   let start = 0
   let used = 0
@@ -122,20 +122,22 @@ export class Assembler {
     const m = CHUNK_RE.exec(data)
     if (!m) return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `received a malformed chunk from '${from}'` : 'bad chunk') }
     const id = m[1]!
+    // Keyed by sender and id: ids are visible to the whole channel, so another peer's chunk must not claim this one.
+    const key = `${from}\0${id}`
     const index = Number(m[2])
     const count = Number(m[3])
     const length = Number(m[4])
     const piece = data.slice(m[0].length)
-    if (this.finished.has(id)) return { ignored: true }
+    if (this.finished.has(key)) return { ignored: true }
     if (length > this.limits.maxMessageBytes) {
-      this.finish(id)
+      this.finish(key)
       return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `dropped message ${id} from '${from}': ${length} bytes exceeds maxMessageBytes (${this.limits.maxMessageBytes})` : 'over maxMessageBytes') }
     }
     // Every piece but an empty message's one carries at least one unit, so a message has at most `length` pieces.
     if (count < 1 || index >= count || count > Math.max(1, length) || piece.length > length) {
       return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `received an inconsistent chunk ${index}/${count} of message ${id} (${length} units) from '${from}'` : 'bad chunk') }
     }
-    let p = this.partial.get(id)
+    let p = this.partial.get(key)
     if (p && (p.count !== count || p.length !== length)) {
       return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `received a chunk of message ${id} from '${from}' that disagrees with its earlier chunks` : 'bad chunk') }
     }
@@ -145,13 +147,13 @@ export class Assembler {
     }
     const cost = PIECE_COST + (p ? 0 : PARTIAL_COST) + data.length * (TWO_BYTE.test(data) ? 2 : 1)
     if (this.pending + cost > this.limits.maxPendingBytes || (p && p.size + piece.length > length)) {
-      if (p) this.drop(id, p)
-      else this.finish(id)
+      if (p) this.drop(key, p)
+      else this.finish(key)
       return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `dropped message ${id} from '${from}': partial messages would hold more than maxPendingBytes (${this.limits.maxPendingBytes})` : 'over maxPendingBytes') }
     }
     if (!p) {
       p = { parts: new Map(), count, length, size: 0, cost: 0, from, last: 0 }
-      this.partial.set(id, p)
+      this.partial.set(key, p)
       this.timer ??= setInterval(() => this.sweep(), Math.max(10, this.limits.timeout / 2))
     }
     p.last = now()
@@ -160,31 +162,32 @@ export class Assembler {
     p.cost += cost
     this.pending += cost
     if (p.parts.size < count) return { progress: { id, from, done: p.size, total: length } }
-    this.drop(id, p)
+    this.drop(key, p)
     let text = ''
     for (let i = 0; i < count; i++) text += p.parts.get(i)!
     if (text.length !== length) return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `reassembled message ${id} from '${from}' has ${text.length} units, not the ${length} announced` : 'bad chunk') }
     return { done: text, id }
   }
 
-  private drop(id: string, p: Partial): void {
+  private drop(key: string, p: Partial): void {
     this.pending -= p.cost
-    this.partial.delete(id)
-    this.finish(id)
+    this.partial.delete(key)
+    this.finish(key)
     if (!this.partial.size) this.stop()
   }
 
-  /** Remembers (boundedly) that `id` needs no more chunks. */
-  private finish(id: string): void {
-    this.finished.add(id)
+  /** Remembers (boundedly) that a message (sender and id) needs no more chunks. */
+  private finish(key: string): void {
+    this.finished.add(key)
     if (this.finished.size > FINISHED) this.finished.delete(this.finished.values().next().value!)
   }
 
   /** Drops partial messages whose sender went quiet; each drop is reported. Monotonic time: clock steps change nothing. */
   sweep(at = now()): void {
-    for (const [id, p] of this.partial) {
+    for (const [key, p] of this.partial) {
       if (at - p.last >= this.limits.timeout) {
-        this.drop(id, p)
+        this.drop(key, p)
+        const id = key.slice(key.indexOf('\0') + 1)
         this.onTimeout(new ProtocolError('ERR_TIMEOUT', DEV ? `dropped message ${id} from '${p.from}': no chunk for ${this.limits.timeout} ms (${p.parts.size} of ${p.count} chunks arrived)` : 'assembly timeout'))
       }
     }

@@ -114,10 +114,15 @@ export interface CoreOptions {
   features?: readonly Feature[]
 }
 
+// The channels of a map, the events of a channel and an event's payload. The public signatures spell the first two
+// out (`C extends keyof E & string`, `K extends keyof E[C] & string`) instead of naming these aliases: tsc prints an
+// alias imported from another file (as every .d.ts of the package is) by its name, so a wrong name read
+// `not assignable to parameter of type 'Events<AppEvents, "chat">'`; spelled out, it names the valid ones,
+// `'"message" | "typing"'` (test/type-errors.test.ts).
 export type Channels<E> = keyof E & string
 export type Events<E, C extends keyof E> = keyof E[C] & string
 export type Payload<E, C extends keyof E, K> = K extends keyof E[C] ? E[C][K] : never
-type ChannelListener<E, C extends keyof E> = (event: Events<E, C>, message: SockMessage<E[C][Events<E, C>]>) => void
+type ChannelListener<E, C extends keyof E> = (event: keyof E[C] & string, message: SockMessage<E[C][keyof E[C] & string]>) => void
 type EventListener<E, C extends keyof E, K extends keyof E[C]> = (data: E[C][K], message: SockMessage<E[C][K]>) => void
 type Listener = (...args: any[]) => void
 
@@ -175,8 +180,8 @@ export class SockConnection<E extends EventMap = AnyEvents> extends AddressBook 
   /** Same as `client.on(...)`, so `setup(...).on('socket', fn)` chains. */
   on(channel: typeof SOCKET, event: LifecycleEvent, fn: (info: LifecycleInfo, message: LifecycleInfo) => void): Unsubscribe
   on(channel: typeof SOCKET, fn: (event: LifecycleEvent, info: LifecycleInfo) => void): Unsubscribe
-  on<C extends Channels<E>, K extends Events<E, C>>(channel: C, event: K, fn: EventListener<E, C, K>): Unsubscribe
-  on<C extends Channels<E>>(channel: C, fn: ChannelListener<E, C>): Unsubscribe
+  on<C extends keyof E & string, K extends keyof E[C] & string>(channel: C, event: K, fn: EventListener<E, C, K>): Unsubscribe
+  on<C extends keyof E & string>(channel: C, fn: ChannelListener<E, C>): Unsubscribe
   on(channel: string, a: any, b?: any): Unsubscribe {
     return (this.client.on as (c: string, a: unknown, b?: unknown) => Unsubscribe)(channel, a, b)
   }
@@ -212,7 +217,8 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
     const WS = o.WebSocket ?? defaultWebSocket()
     if (typeof WS !== 'function') throw new ValidationError('options.WebSocket', DEV ? 'no WebSocket in this runtime: pass options.WebSocket (in Node 20, the ws package)' : 'no WebSocket')
     const maxFrameBytes = positive(o.maxFrameBytes, 'options.maxFrameBytes', DEFAULT_MAX_FRAME_BYTES)
-    if (maxFrameBytes < 64) throw new ValidationError('options.maxFrameBytes', DEV ? `options.maxFrameBytes ${maxFrameBytes} is too small: a Sock frame needs at least 64 bytes` : 'maxFrameBytes < 64')
+    // A chunk carries its header (up to 31 characters), the frame's JSON (20) and the message id (up to 19): 128 leaves room.
+    if (maxFrameBytes < 128) throw new ValidationError('options.maxFrameBytes', DEV ? `options.maxFrameBytes ${maxFrameBytes} is too small: sock-client's envelopes and chunks need frames of at least 128 bytes` : 'maxFrameBytes < 128')
     const maxMessageBytes = positive(o.maxMessageBytes, 'options.maxMessageBytes', 16 << 20) || 16 << 20
     // Clients that keep the defaults share one object of each (a client's memory is mostly its socket's).
     const r = o.reconnect ? { ...DEFAULT_RECONNECT, ...o.reconnect } : DEFAULT_RECONNECT
@@ -376,7 +382,7 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
    * it rejects with `ERR_TIMEOUT` or `ERR_ABORTED` once either comes first; the connection attempts go on until
    * `leave(channel)`.
    */
-  join(channel: Channels<E>, options?: JoinOptions): Promise<void> {
+  join(channel: keyof E & string, options?: JoinOptions): Promise<void> {
     this.checkWire(channel)
     if (options !== undefined) {
       positive(options?.timeout, 'options.timeout', 0, true)
@@ -393,7 +399,7 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
   }
 
   /** Leaves `channel`: closes its connections; queued sends reject. Listeners stay registered. */
-  leave(channel: Channels<E>): void {
+  leave(channel: keyof E & string): void {
     checkChannel(channel)
     this.channels.get(channel)?.close()
     this.channels.delete(channel)
@@ -403,9 +409,9 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
   on(channel: typeof SOCKET, event: LifecycleEvent, fn: (info: LifecycleInfo, message: LifecycleInfo) => void): Unsubscribe
   on(channel: typeof SOCKET, fn: (event: LifecycleEvent, info: LifecycleInfo) => void): Unsubscribe
   /** Listens to `event` on `channel` (joining it): `fn(data, message)`. */
-  on<C extends Channels<E>, K extends Events<E, C>>(channel: C, event: K, fn: EventListener<E, C, K>): Unsubscribe
+  on<C extends keyof E & string, K extends keyof E[C] & string>(channel: C, event: K, fn: EventListener<E, C, K>): Unsubscribe
   /** Listens to every event on `channel` (joining it): `fn(event, message)`. */
-  on<C extends Channels<E>>(channel: C, fn: ChannelListener<E, C>): Unsubscribe
+  on<C extends keyof E & string>(channel: C, fn: ChannelListener<E, C>): Unsubscribe
   on(channel: string, a: string | Listener, b?: Listener): Unsubscribe {
     return this.listen(channel, a, b, false)
   }
@@ -413,8 +419,8 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
   /** Like `on`, for one call. */
   once(channel: typeof SOCKET, event: LifecycleEvent, fn: (info: LifecycleInfo, message: LifecycleInfo) => void): Unsubscribe
   once(channel: typeof SOCKET, fn: (event: LifecycleEvent, info: LifecycleInfo) => void): Unsubscribe
-  once<C extends Channels<E>, K extends Events<E, C>>(channel: C, event: K, fn: EventListener<E, C, K>): Unsubscribe
-  once<C extends Channels<E>>(channel: C, fn: ChannelListener<E, C>): Unsubscribe
+  once<C extends keyof E & string, K extends keyof E[C] & string>(channel: C, event: K, fn: EventListener<E, C, K>): Unsubscribe
+  once<C extends keyof E & string>(channel: C, fn: ChannelListener<E, C>): Unsubscribe
   once(channel: string, a: string | Listener, b?: Listener): Unsubscribe {
     return this.listen(channel, a, b, true)
   }
@@ -452,7 +458,7 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
    * (type 1); every other event travels in sock-client's envelope. Resolves once written to a socket; queued
    * while the channel is not open or its socket is full; rejects with the reason otherwise.
    */
-  signal<C extends Channels<E>, K extends Events<E, C>>(channel: C, event: K, data: Payload<E, C, K>): Promise<SendReport> {
+  signal<C extends keyof E & string, K extends keyof E[C] & string>(channel: C, event: K, data: Payload<E, C, K>): Promise<SendReport> {
     const ch = this.channels.get(channel) ?? this.joined(channel) // a joined channel's name was checked when it opened
     if (typeof event !== 'string' || event === '' || event.length > MAX_EVENT) {
       throw new ValidationError('event', DEV ? (typeof event === 'string' && event ? `invalid event name of ${event.length} characters: an event name is at most ${MAX_EVENT} characters` : `invalid event ${String(event)}: an event name is a non-empty string`) : 'invalid event')
@@ -467,7 +473,7 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
   }
 
   /** Sends a raw Sock frame `{type, data}` on `channel` (joining it). */
-  send(channel: Channels<E>, type: number, data: string): Promise<SendReport> {
+  send(channel: keyof E & string, type: number, data: string): Promise<SendReport> {
     this.checkWire(channel)
     checkFrame(type, data)
     const ch = this.open(channel)
@@ -481,7 +487,7 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
   }
 
   /** The instance id the server gave this client on `channel` (after `open`), or `undefined`. */
-  idOf(channel: Channels<E>): string | undefined {
+  idOf(channel: keyof E & string): string | undefined {
     return this.channels.get(channel)?.id
   }
 
@@ -489,12 +495,12 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
    * The connections of `channel`: one per address in broadcast mode, one in failover mode, each with the address
    * in use, its state, the id the server gave it and how many frames wait in its queue. `[]` if not joined.
    */
-  connectionsOf(channel: Channels<E>): ConnectionInfo[] {
+  connectionsOf(channel: keyof E & string): ConnectionInfo[] {
     return this.channels.get(channel)?.describe() ?? []
   }
 
   /** The state of `channel`: `open` if any of its connections is, else that of its first connection. */
-  stateOf(channel: Channels<E>): ConnectionState | undefined {
+  stateOf(channel: keyof E & string): ConnectionState | undefined {
     const ch = this.channels.get(channel)
     if (!ch) return undefined
     return ch.isOpen ? 'open' : ch.connections[0]!.state

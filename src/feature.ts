@@ -54,19 +54,12 @@ export interface Feature {
   readonly init?: (options: any, k: any) => void
 }
 
-/** The features of a client, merged. */
-export interface Features {
+/** The features of a client, merged: the single hooks as they are, the tables merged, the `init`s in order. */
+export interface Features extends Omit<Feature, 'name' | 'read' | 'events' | 'init'> {
   readonly names: readonly string[]
   readonly read: { readonly [type: number]: Reader }
   /** A Map: looked up for every event received, and most names are in none. */
   readonly events: ReadonlyMap<string, EventReader>
-  readonly split?: Splitter
-  readonly codecs?: CodecLookup
-  readonly channel?: ChannelMaker
-  readonly setup?: SetupForms
-  readonly watch?: Watcher
-  readonly due?: Due
-  readonly closing?: Closing
   readonly init: readonly ((options: any, k: any) => void)[]
 }
 

@@ -6,7 +6,7 @@
 import { addresses } from './addresses'
 import type { SendReport } from './channel'
 import { chunks, type ChunksOptions } from './chunks'
-import { SockClient as CoreClient, type AnyEvents, type Channels, type CoreOptions, type EventMap, type Events, type SockMessage } from './client'
+import { SockClient as CoreClient, type AnyEvents, type CoreOptions, type EventMap, type SockMessage } from './client'
 import { codecs, type CodecOptions } from './codec'
 import { debug, type DebugOptions } from './debug'
 import type { Feature } from './feature'
@@ -30,7 +30,7 @@ export class SockClient<E extends EventMap = AnyEvents> extends CoreClient<E> {
    * Sends a file. Small ones go out as sockc's type 2 (`name:base64`); larger ones as a chunked `file` envelope
    * with length and CRC-32, checked by the receiver. Receivers get event `file` with `{ name, bytes, size }`.
    */
-  sendFile(channel: Channels<E>, name: string, bytes: FileInput, options: SendFileOptions = {}): Promise<SendReport> {
+  sendFile(channel: keyof E & string, name: string, bytes: FileInput, options: SendFileOptions = {}): Promise<SendReport> {
     return sendFile(this, channel, name, bytes, options)
   }
 
@@ -38,19 +38,19 @@ export class SockClient<E extends EventMap = AnyEvents> extends CoreClient<E> {
    * Messages of `channel` (one `event`, or all) as an async iterator, ended by `options.signal`:
    * `for await (const m of client.messages('chat', 'message', { signal })) ...`
    */
-  messages<C extends Channels<E>, K extends Events<E, C>>(channel: C, event: K, options?: MessagesOptions): AsyncIterableIterator<SockMessage<E[C][K]>>
-  messages<C extends Channels<E>>(channel: C, options?: MessagesOptions): AsyncIterableIterator<SockMessage<E[C][Events<E, C>]>>
+  messages<C extends keyof E & string, K extends keyof E[C] & string>(channel: C, event: K, options?: MessagesOptions): AsyncIterableIterator<SockMessage<E[C][K]>>
+  messages<C extends keyof E & string>(channel: C, options?: MessagesOptions): AsyncIterableIterator<SockMessage<E[C][keyof E[C] & string]>>
   messages(channel: string, a?: string | MessagesOptions, b?: MessagesOptions): AsyncIterableIterator<SockMessage> {
     return typeof a === 'string' ? messages(this, channel, a, b) : messages(this, channel, undefined, a)
   }
 
   /** Every instance in `channel`, from every address, merged by id (`[]` when nobody is in it). */
-  instances(channel: Channels<E>): Promise<Instance[]> {
+  instances(channel: keyof E & string): Promise<Instance[]> {
     return instances(this, channel)
   }
 
   /** One instance of `channel`, or `null`. */
-  instance(channel: Channels<E>, id: string): Promise<Instance | null> {
+  instance(channel: keyof E & string, id: string): Promise<Instance | null> {
     return instance(this, channel, id)
   }
 
@@ -58,7 +58,7 @@ export class SockClient<E extends EventMap = AnyEvents> extends CoreClient<E> {
    * The live set of instances in `channel` (one object per channel): `list()`, `snapshot()`, and `join` / `leave` /
    * `change` events. REST sees everyone (polled while someone listens); sock-client peers announce themselves at once.
    */
-  presence(channel: Channels<E>): Presence {
+  presence(channel: keyof E & string): Presence {
     return presenceOf(this, channel)
   }
 }

@@ -4,9 +4,9 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws'
-import { isAddressError, SockClient, type LifecycleInfo } from '../src'
+import { isAddressError, SockClient } from '../src'
 import { chunkData, splitChunks } from '../src/chunks'
-import { client, closeAll, DIST, heapAfterGc, rawPeer, runScript, sleep, startServer, waitFor } from './helpers'
+import { answerWhoami, client, closeAll, DIST, heapAfterGc, rawPeer, record, runScript, scripted, sleep, startServer, waitFor } from './helpers'
 
 const closers: (() => unknown)[] = []
 afterEach(async () => {
@@ -15,37 +15,6 @@ afterEach(async () => {
 })
 
 const MiB = 1 << 20
-
-/** A ws server on loopback that a test scripts; answers who-am-I with `id` unless `onConnection` says otherwise. */
-async function scripted(onConnection: (ws: WsSocket, n: number) => void, options: { maxPayload?: number } = {}): Promise<{ address: string; port: number; wss: WebSocketServer }> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, ...options })
-  await new Promise((r) => wss.once('listening', r))
-  let n = 0
-  wss.on('connection', (ws) => {
-    ws.on('error', () => {})
-    onConnection(ws, ++n)
-  })
-  closers.push(() => new Promise((r) => {
-    for (const c of wss.clients) c.terminate()
-    wss.close(r)
-  }))
-  const port = (wss.address() as { port: number }).port
-  return { address: `127.0.0.1:${port}`, port, wss }
-}
-
-function answerWhoami(ws: WsSocket, id = 'me'): void {
-  ws.on('message', (d) => {
-    try {
-      if ((JSON.parse(d.toString()).type ?? 0) === 0) ws.send(JSON.stringify({ type: 0, data: id, from: id }))
-    } catch {}
-  })
-}
-
-function record(c: SockClient, ...events: string[]): [string, LifecycleInfo, number][] {
-  const out: [string, LifecycleInfo, number][] = []
-  c.on('socket', (e, info) => (events.length === 0 || events.includes(e)) && out.push([e, info, performance.now()]))
-  return out
-}
 
 describe('peer-controlled numbers and names are bounded before they allocate', () => {
   it('a chunk header announcing a huge piece count costs nothing until pieces arrive (500 x 40-byte frames)', async () => {
@@ -63,6 +32,7 @@ describe('peer-controlled numbers and names are bounded before they allocate', (
     peer.send({ type: 1, data: 'end' })
     await new Promise<void>((r) => c.once('bomb', 'message', () => r()))
     const grown = heapAfterGc() - before
+    console.log(`${expect.getState().currentTestName}: heap grew ${(grown / MiB).toFixed(1)} MiB`)
     // Before the fix: +380 MiB (an array of 99,999 slots per announced message).
     expect(grown, `heap grew ${(grown / MiB).toFixed(1)} MiB`).toBeLessThan(4 * MiB * 1.5)
   })
@@ -85,6 +55,7 @@ describe('peer-controlled numbers and names are bounded before they allocate', (
     peer.send({ type: 1, data: 'end' })
     await new Promise<void>((r) => c.once('fill', 'message', () => r()))
     const grown = heapAfterGc() - before
+    console.log(`${expect.getState().currentTestName}: heap grew ${(grown / MiB).toFixed(1)} MiB`)
     expect(dropped, 'some partial messages were refused at the budget').toBeGreaterThan(0)
     expect(grown, `heap grew ${(grown / MiB).toFixed(1)} MiB for an 8 MiB budget`).toBeLessThan(8 * MiB * 1.25)
   })
@@ -110,6 +81,7 @@ describe('peer-controlled numbers and names are bounded before they allocate', (
     peer.send({ type: 7, data: JSON.stringify({ i: 'last', e: 'done', d: 1 }) })
     await waitFor(() => got >= 1 && errors.length >= 120, 5000, 'the refusals and the last event')
     const grown = heapAfterGc() - before
+    console.log(`${expect.getState().currentTestName}: heap grew ${(grown / MiB).toFixed(1)} MiB`)
     expect(got, 'only the well-formed envelope is delivered').toBe(1)
     expect(errors.filter((e) => /ERR_PROTOCOL .*(id|event).*longer than/.test(e)).length).toBe(120)
     expect(grown, `heap grew ${(grown / MiB).toFixed(1)} MiB`).toBeLessThan(8 * MiB)
@@ -261,6 +233,7 @@ describe('flow control while open', () => {
     }
     await sleep(300)
     const grown = heapAfterGc() - before
+    console.log(`${expect.getState().currentTestName}: heap grew ${(grown / MiB).toFixed(1)} MiB`)
     // Before: ~400 MiB and every one of the 200,000 resolved 'sent'.
     expect(grown, `heap grew ${(grown / MiB).toFixed(1)} MiB`).toBeLessThan(24 * MiB)
     expect(outcome.sent, 'what the kernel, the 1 MiB high-water mark and the queue hold').toBeLessThan(20_000)
@@ -289,6 +262,7 @@ describe('flow control while open', () => {
     await sleep(400)
     const stalled = done
     const grown = heapAfterGc() - before
+    console.log(`${expect.getState().currentTestName}: heap grew ${(grown / MiB).toFixed(1)} MiB`)
     expect(stalled, 'the producer waits while the link is blocked').toBeLessThan(12_000)
     expect(grown, `heap grew ${(grown / MiB).toFixed(1)} MiB`).toBeLessThan(16 * MiB)
     srv.resume()
@@ -554,5 +528,38 @@ describe('identity survives a silent death, end to end', () => {
     await waitFor(() => got.length, 3000, 'the message')
     expect(got).toEqual(['are you there?'])
     expect(s.instances('bh').map((i) => i.id).sort()).toEqual(['alice', bob.idOf('bh')].sort())
+  })
+})
+
+describe('found in review', () => {
+  it('a frame limit too small for chunks is refused when the client is made, not by a plain RangeError on a send', async () => {
+    expect(() => new SockClient({ maxFrameBytes: 100 })).toThrow(/maxFrameBytes 100 is too small: .*at least 128/)
+    const s = await startServer({ limit: 128 })
+    const c = client({ maxFrameBytes: 128 })
+    c.setup(s.address)
+    await c.join('tiny')
+    const outcomes = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => c.signal('tiny', 'e', 'x'.repeat(300 + i))))
+    expect(outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason?.name)).toEqual([])
+  })
+
+  it("another peer cannot block a sender's chunked message by sending a chunk with the same id", async () => {
+    const s = await startServer()
+    const c = client()
+    const errors: string[] = []
+    c.on('socket', 'error', (i) => errors.push(i.error!.message))
+    const got: unknown[] = []
+    c.on('hij', 'big', (d) => got.push(d))
+    c.setup(s.address)
+    await c.join('hij')
+    const [victim, attacker] = [await rawPeer(`${s.url}/channel/hij`), await rawPeer(`${s.url}/channel/hij`)]
+    await waitFor(async () => (await s.instances('hij')).length === 3, 3000, 'both peers')
+    const env = JSON.stringify({ i: 'm1', e: 'big', d: 'v'.repeat(3000) })
+    const pieces = splitChunks('m1', env, 1024)
+    // The attacker saw the id (ids are visible to the whole channel) and claims it first, with another count.
+    attacker.send({ type: 8, data: chunkData('m1', 0, 99, 5000, 'junk') })
+    await sleep(50)
+    pieces.forEach((p, i) => victim.send({ type: 8, data: chunkData('m1', i, pieces.length, env.length, p) }))
+    await waitFor(() => got.length || errors.length > 1, 3000, 'the message')
+    expect(got).toEqual(['v'.repeat(3000)])
   })
 })

@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import WebSocket from 'ws'
-import { SockClient } from '../src'
+import WebSocket, { WebSocketServer } from 'ws'
+import { SockClient, type LifecycleInfo } from '../src'
 import { createSockServer, type SockServer, type SockServerOptions } from '../src/server'
 
 const servers = new Set<SockServer>()
 const clients = new Set<SockClient<any>>()
+const scriptedServers = new Set<WebSocketServer>()
 
 /** A client with short retry delays for tests, closed by `closeAll()`. */
 export function client(options: ConstructorParameters<typeof SockClient>[0] = {}): SockClient {
@@ -28,6 +29,49 @@ export async function closeAll(): Promise<void> {
   clients.clear()
   await Promise.all([...servers].map((s) => s.close({ abrupt: true })))
   servers.clear()
+  await Promise.all(
+    [...scriptedServers].map(
+      (wss) =>
+        new Promise((r) => {
+          for (const c of wss.clients) c.terminate()
+          wss.close(r)
+        }),
+    ),
+  )
+  scriptedServers.clear()
+}
+
+/**
+ * A ws server on loopback whose behaviour a test scripts (`n`: the connection's number, from 1), closed by
+ * `closeAll()`. It answers nothing by itself: `answerWhoami(ws)` makes it answer who-am-I.
+ */
+export async function scripted(onConnection: (ws: WebSocket, n: number) => void, options: { maxPayload?: number } = {}): Promise<{ address: string; port: number; wss: WebSocketServer }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, ...options })
+  await new Promise((r) => wss.once('listening', r))
+  scriptedServers.add(wss)
+  let n = 0
+  wss.on('connection', (ws) => {
+    ws.on('error', () => {})
+    onConnection(ws, ++n)
+  })
+  const port = (wss.address() as { port: number }).port
+  return { address: `127.0.0.1:${port}`, port, wss }
+}
+
+/** Makes a scripted server's connection answer who-am-I with `id`. */
+export function answerWhoami(ws: WebSocket, id = 'me'): void {
+  ws.on('message', (d) => {
+    try {
+      if ((JSON.parse(d.toString()).type ?? 0) === 0) ws.send(JSON.stringify({ type: 0, data: id, from: id }))
+    } catch {}
+  })
+}
+
+/** Records `c`'s lifecycle events (all, or those named) with their time on the monotonic clock. */
+export function record(c: SockClient<any>, ...events: string[]): [string, LifecycleInfo, number][] {
+  const out: [string, LifecycleInfo, number][] = []
+  c.on('socket', (e, info) => (events.length === 0 || events.includes(e)) && out.push([e, info, performance.now()]))
+  return out
 }
 
 /** Polls `fn` until it returns a truthy value or `timeout` ms pass. */

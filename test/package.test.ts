@@ -12,6 +12,10 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 const MiB = (n: number) => `${(n / 2 ** 20).toFixed(2)} MB`
 const kB = (n: number) => `${(n / 1000).toFixed(1)} kB`
 const warnings = (output: string) => output.split('\n').filter((l) => /\bwarn/i.test(l))
+/** The documents the README links to, shipped in the package (package.json `files`). */
+const DOCS = ['docs/protocol.md', 'docs/protocol-presence.md', 'docs/design.md', 'docs/errors.md', 'docs/demo.png']
+/** A heading's anchor as GitHub and npm make it: lower case, punctuation dropped, spaces as hyphens. */
+const slug = (h: string) => h.trim().toLowerCase().replace(/[^\p{L}\p{N}_\- ]/gu, '').replace(/ /g, '-')
 
 let p: Packed
 beforeAll(async () => {
@@ -47,7 +51,7 @@ describe('npm i of the packed package', () => {
     const files = p.pack.files.map((f) => f.path)
     console.log(`npm pack: ${kB(p.pack.size)} packed, ${kB(p.pack.unpackedSize)} unpacked, ${files.length} files`)
     expect(files.filter((f) => f.endsWith('.map') || f.startsWith('src/'))).toEqual([])
-    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', ...targets()]))
+    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', ...DOCS, ...targets()]))
     // Every module a field points at is there once installed, and none names a source map that is not shipped.
     const installed = join(p.app, 'node_modules/sock-client')
     for (const f of filesUnder(installed).filter((f) => /\.(c?js|d\.c?ts)$/.test(f))) expect(readFileSync(join(installed, f), 'utf8'), f).not.toContain('sourceMappingURL')
@@ -64,14 +68,33 @@ describe('npm i of the packed package', () => {
     }
     for (const t of targets()) visit(t)
     // the other script-tag bundles (README, Browser) and the development builds for bundlers (the `development` condition)
-    const documents = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist/sock-client.msgpack.umd.min.js', 'dist/sock-client.core.umd.min.js']
+    const documents = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', ...DOCS, 'dist/sock-client.msgpack.umd.min.js', 'dist/sock-client.core.umd.min.js']
     expect(files.filter((f) => !reached.has(f) && !documents.includes(f))).toEqual([])
     // 160 kB before the kernel (issue 14), which added a production build for bundlers (short messages) and the core script-tag bundle;
     // 215 kB before the server's hardening (issue 13: request parsing, per-connection budget, identity, Redis deadlines and
-    // redaction), which ships in the server's ESM and CJS builds and in the sock command: 234 kB; 277 kB after issue 17
-    // (token functions, bounded joins, the debug log, presence and the React hooks, each in the ESM, CJS and browser
-    // builds, and all but the hooks in the script-tag bundles)
-    expect(p.pack.size).toBeLessThan(285_000)
+    // redaction), which ships in the server's ESM and CJS builds and in the sock command: 234 kB; 236 kB before the
+    // documents the README links to were shipped (docs/*.md, 20 kB packed, and the demo screenshot, 62 kB): 320 kB;
+    // 366 kB after issue 17 (token functions, bounded joins, the debug log, presence and the React hooks, each in the
+    // ESM, CJS and browser builds, and all but the hooks in the script-tag bundles: 43 kB; docs/protocol-presence.md 2 kB)
+    expect(p.pack.size).toBeLessThan(375_000)
+  })
+
+  it('ships every file the README and the documents link to, so that links and images work on the npm page', () => {
+    const files = new Set(p.pack.files.map((f) => f.path))
+    const broken: string[] = []
+    for (const doc of ['README.md', ...DOCS.filter((f) => f.endsWith('.md'))]) {
+      const text = readFileSync(join(root, doc), 'utf8').replace(/```[\s\S]*?```/g, '')
+      const anchors = new Set([...text.matchAll(/^#+ (.+)$/gm)].map(([, h]) => slug(h!)))
+      // [text](target) and ![alt](target), skipping absolute URLs; a target is relative to its document
+      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/i.test(target!)) continue
+        const [path, anchor] = target!.split('#') as [string, string | undefined]
+        const file = path ? posix.normalize(posix.join(posix.dirname(doc), path)) : doc
+        if (file.startsWith('../') || !files.has(file)) broken.push(`${doc}: ${target} (${file} is not in the package)`)
+        else if (anchor && file === doc && !anchors.has(anchor)) broken.push(`${doc}: ${target} (no such heading)`)
+      }
+    }
+    expect(broken).toEqual([])
   })
 
   it('is what npm publish --dry-run packs, with no warning', async () => {

@@ -32,6 +32,12 @@ async function peer(s: SockServer, channel: string, id: string, opts: { binary?:
   if (p.ws.readyState === WebSocket.OPEN) {
     p.send({ type: -1, data: '' })
     timers.push(setInterval(() => p.ws.readyState === WebSocket.OPEN && p.send({ type: -1, data: '' }), 200))
+    // In the channel once the server answers who-am-I: the id is settled and the node subscribed after the socket
+    // opened (a frame published before could miss this peer, as it would any client not yet joined).
+    p.send({ type: 0, data: '' })
+    const answered = p.next((f) => f?.type === 0, 5000)
+    answered.catch(() => {}) // when the close wins, this one times out later: nobody waits for it
+    await Promise.race([answered, p.closed]) // or refused (a duplicate id is refused after the open)
   }
   return p
 }

@@ -4,7 +4,7 @@ import { WebSocketServer, type WebSocket as WsSocket } from 'ws'
 import { isSockError, SockClient, type LifecycleInfo } from '../src'
 import { backoffCap, backoffDelay, DEFAULT_RECONNECT } from '../src/protocol-entry'
 import { createSockServer, type SockServer } from '../src/server'
-import { client, closeAll, DIST, runScript, sleep, startServer, waitFor } from './helpers'
+import { answerWhoami, client, closeAll, DIST, record, runScript, scripted, sleep, startServer, waitFor } from './helpers'
 
 const closers: (() => unknown)[] = []
 
@@ -13,34 +13,9 @@ afterEach(async () => {
   await closeAll()
 })
 
-/** A ws server on loopback whose behaviour a test scripts; answers who-am-I unless told not to. */
-async function hostile(onConnection: (ws: WsSocket) => void): Promise<{ address: string; wss: WebSocketServer }> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
-  await new Promise((r) => wss.once('listening', r))
-  wss.on('connection', (ws) => {
-    ws.on('error', () => {})
-    onConnection(ws)
-  })
-  closers.push(() => new Promise((r) => {
-    for (const c of wss.clients) c.terminate()
-    wss.close(r)
-  }))
-  return { address: `127.0.0.1:${(wss.address() as { port: number }).port}`, wss }
-}
-
-function whoami(ws: WsSocket, id = 'me'): void {
-  ws.on('message', (d) => {
-    try {
-      if ((JSON.parse(d.toString()).type ?? 0) === 0) ws.send(JSON.stringify({ type: 0, data: id, from: id }))
-    } catch {}
-  })
-}
-
-function record(c: SockClient, ...events: string[]): [string, LifecycleInfo, number][] {
-  const out: [string, LifecycleInfo, number][] = []
-  c.on('socket', (e, info) => (events.length === 0 || events.includes(e)) && out.push([e, info, Date.now()]))
-  return out
-}
+/** A scripted ws server (helpers' `scripted`), each connection numbered. */
+const hostile = (onConnection: (ws: WsSocket) => void) => scripted(onConnection)
+const whoami = answerWhoami
 
 describe('retry policy (pure)', () => {
   it('grows the jitter window by factor up to maxDelay, and jitters every retry, the first included', () => {
@@ -182,7 +157,7 @@ describe('liveness', () => {
     c.setup(address)
     await c.join('chat')
     deafen = true
-    const t0 = Date.now()
+    const t0 = performance.now()
     await waitFor(() => rec.some(([e]) => e === 'close'), 3000, 'the zombie to be dropped')
     const detected = rec.find(([e]) => e === 'close')![2] - t0
     expect(detected).toBeLessThanOrEqual(100 + 150 + 400) // interval + timeout + scheduling slack on a loaded CI machine

@@ -28,6 +28,22 @@ export function typeTests(c: SockClient<Events>): void {
   c.signal('lobby', 'message', 'x')
   // @ts-expect-error event of another channel
   c.signal('chat', 'score', 1)
+  // What tsc prints for these names the valid channels and events ('"message" | "typing" | "file"'), not an alias
+  // (test/type-errors.test.ts reads the messages). Every method that takes a channel or an event checks it:
+  // @ts-expect-error unknown channel
+  void c.join('lobby')
+  // @ts-expect-error unknown channel
+  c.once('lobby', () => {})
+  // @ts-expect-error unknown event
+  c.once('game', 'nope', () => {})
+  // @ts-expect-error unknown event
+  c.connection.on('chat', 'nope', () => {})
+  // @ts-expect-error unknown channel
+  void c.sendFile('lobby', 'a.txt', new Uint8Array(1))
+  // @ts-expect-error unknown channel
+  void c.instances('lobby')
+  // @ts-expect-error unknown channel
+  c.idOf('lobby')
 
   c.on('chat', 'typing', (data, message) => {
     const who: string = data.who

@@ -116,7 +116,7 @@ export function makeClient(values: Record<string, string | boolean | undefined>,
   if (token === '') throw usageError(`empty --token: pass the server's token, or omit --token to use the server's default`)
   const id = values.id as string | undefined
   if (id !== undefined && !/^[A-Za-z0-9]+$/.test(id)) throw usageError(`invalid --id '${clean(id)}': an instance id is ASCII letters and digits only; omit --id to let the server pick one`)
-  const maxFrameBytes = intOption('limit', values.limit, 64)
+  const maxFrameBytes = intOption('limit', values.limit, 128)
   const debug = values.verbose === true ? (e: DebugEntry) => process.stderr.write(`${clean(debugLine(e).replace('[sock-client]', 'sock:'))}\n`) : undefined
   const client = new SockClient({ id, token, maxFrameBytes, debug, ...extra })
   client.setup(address.url)
