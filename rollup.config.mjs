@@ -33,8 +33,8 @@ export const CLIENT_ENTRIES = {
   codecs: 'src/entries/codecs.ts',
   protocol: 'src/protocol-entry.ts',
   msgpack: 'src/msgpack.ts',
-  presence: 'src/presence.ts',
-  debug: 'src/debug.ts',
+  presence: 'src/entries/presence.ts',
+  debug: 'src/entries/debug.ts',
   react: 'src/react.ts',
 }
 const entries = { ...CLIENT_ENTRIES, server: 'src/server/index.ts' }

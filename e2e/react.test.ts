@@ -93,7 +93,15 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'app.js'), APP)
   const customLogger: Logger = { info() {}, warn: (m) => void warnings.push(m), warnOnce: (m) => void warnings.push(m), error() {}, clearScreen() {}, hasErrorLogged: () => false, hasWarned: false }
   // mode development: React's development build, the one where StrictMode mounts every effect twice.
-  await vite({ root: dir, configFile: false, mode: 'development', logLevel: 'warn', customLogger, define: { 'process.env.NODE_ENV': '"development"' }, build: { outDir: join(dir, 'out'), emptyOutDir: true, minify: false } })
+  await vite({
+    root: dir,
+    configFile: false,
+    mode: 'development',
+    logLevel: 'warn',
+    customLogger,
+    define: { 'process.env.NODE_ENV': '"development"' },
+    build: { outDir: join(dir, 'out'), emptyOutDir: true, minify: false },
+  })
   origin = await serve(join(dir, 'out'))
   browser = await connectBrowser()
   server = await createSockServer({ port: 0 })
@@ -110,7 +118,10 @@ afterAll(async () => {
 describe('sock-client/react in a Vite app, under StrictMode', () => {
   it('builds with Vite 8 from the packed package, without a warning, React as a peer the app brings', () => {
     expect(warnings).toEqual([])
-    const code = filesUnder(join(dir, 'out')).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(dir, 'out', f), 'utf8')).join('\n')
+    const code = filesUnder(join(dir, 'out'))
+      .filter((f) => f.endsWith('.js'))
+      .map((f) => readFileSync(join(dir, 'out', f), 'utf8'))
+      .join('\n')
     expect(code).toContain('useSyncExternalStore')
     expect(code).toContain('ERR_INVALID_ARGUMENT') // sock-client is in it
     expect(code).toMatch(/react-dom\.development|react\.development/) // React's development build: StrictMode's double mount is on
@@ -146,13 +157,40 @@ describe('sock-client/react in a Vite app, under StrictMode', () => {
       await expect.poll(() => page.locator('#got li').allTextContents()).toEqual(['ping'])
 
       // presence: both of us, and a newcomer at once
-      await expect.poll(() => page.locator('#people li').allTextContents().then((l) => l.sort()), { timeout: 5000 }).toEqual(['node', 'page'])
+      await expect
+        .poll(
+          () =>
+            page
+              .locator('#people li')
+              .allTextContents()
+              .then((l) => l.sort()),
+          { timeout: 5000 },
+        )
+        .toEqual(['node', 'page'])
       const other = new SockClient({ id: 'other' })
       other.setup(server.address)
       await other.join(channel)
-      await expect.poll(() => page.locator('#people li').allTextContents().then((l) => l.sort()), { timeout: 5000 }).toEqual(['node', 'other', 'page'])
+      await expect
+        .poll(
+          () =>
+            page
+              .locator('#people li')
+              .allTextContents()
+              .then((l) => l.sort()),
+          { timeout: 5000 },
+        )
+        .toEqual(['node', 'other', 'page'])
       other.close()
-      await expect.poll(() => page.locator('#people li').allTextContents().then((l) => l.sort()), { timeout: 5000 }).toEqual(['node', 'page'])
+      await expect
+        .poll(
+          () =>
+            page
+              .locator('#people li')
+              .allTextContents()
+              .then((l) => l.sort()),
+          { timeout: 5000 },
+        )
+        .toEqual(['node', 'page'])
 
       // unmounted: the hooks joined the channel, so it is left, and nothing more arrives
       await page.evaluate(() => (window as any).toggle())

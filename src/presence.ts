@@ -111,7 +111,7 @@ export class Presence {
   }
 
   /** Removes a listener added with `on`; the last one stops the polling and empties the set. */
-  off(event: PresenceEvent, fn: Listener): void {
+  off(event: PresenceEvent, fn: (arg: any) => void): void {
     const list = this.fns[event]
     if (!list?.includes(fn)) return
     this.fns[event] = list.filter((f) => f !== fn)
@@ -208,7 +208,17 @@ export class Presence {
   private failed(key: string, p: Poll, began: number, e: SockError): void {
     const up = !!this.client.channelOf(this.channel)?.connections.some((c) => c.isOpen && String(c.address) === key)
     // Once per run of failures: a server without REST routes would say so every interval.
-    if (!p.failures++) this.report(new RestError(e.code, DEV ? `presence of channel '${this.channel}' could not ask ${key}: ${e.message} (asking again with backoff; ${up ? 'what it listed stays, as this client is connected there' : 'what only it listed is gone'})` : e.message, (e as RestError).status, { cause: e }))
+    if (!p.failures++)
+      this.report(
+        new RestError(
+          e.code,
+          DEV
+            ? `presence of channel '${this.channel}' could not ask ${key}: ${e.message} (asking again with backoff; ${up ? 'what it listed stays, as this client is connected there' : 'what only it listed is gone'})`
+            : e.message,
+          (e as RestError).status,
+          { cause: e },
+        ),
+      )
     if (!up) this.seenOn(key, began, [])
     this.done(p)
   }
@@ -337,7 +347,10 @@ export class Presence {
 export function presenceOf(client: SockClient<any>, channel: string): Presence {
   client.checkWire(channel)
   if (!client.k.features.names.includes('presence')) {
-    throw new ValidationError('features', DEV ? `presence needs the presence feature: new SockClient({ features: [presence] }) with presence from 'sock-client/presence' (sock-client has it)` : 'presence feature missing')
+    throw new ValidationError(
+      'features',
+      DEV ? `presence needs the presence feature: new SockClient({ features: [presence] }) with presence from 'sock-client/presence' (sock-client has it)` : 'presence feature missing',
+    )
   }
   let byName = registry.get(client)
   if (!byName) registry.set(client, (byName = new Map()))
@@ -361,7 +374,8 @@ export const presence: Feature = {
   name: 'presence',
   init(o: PresenceOptions, k: { presenceInterval?: number; presenceAnnounce?: boolean }) {
     k.presenceInterval = positive(o.presenceInterval, 'options.presenceInterval', 5000)
-    if (o.presenceAnnounce !== undefined && typeof o.presenceAnnounce !== 'boolean') throw new ValidationError('options.presenceAnnounce', DEV ? 'options.presenceAnnounce must be true or false' : 'invalid presenceAnnounce')
+    if (o.presenceAnnounce !== undefined && typeof o.presenceAnnounce !== 'boolean')
+      throw new ValidationError('options.presenceAnnounce', DEV ? 'options.presenceAnnounce must be true or false' : 'invalid presenceAnnounce')
     k.presenceAnnounce = o.presenceAnnounce !== false
   },
   events: {

@@ -5,7 +5,7 @@
  * before) is left when the last component using it unmounts, a microtask later, so a remount keeps it open.
  */
 import { createContext, createElement, useContext, useEffect, useInsertionEffect, useRef, useSyncExternalStore, type ReactNode } from 'react'
-import type { AnyEvents, Channels, EventMap, Events, LifecycleInfo, Payload, SockClient, SockMessage } from './client'
+import type { AnyEvents, EventMap, LifecycleInfo, Payload, SockClient, SockMessage } from './client'
 import type { SendReport } from './channel'
 import type { ConnectionState } from './connection'
 import { DEV } from './dev'
@@ -13,18 +13,18 @@ import { ValidationError } from './errors'
 import { presenceOf } from './presence'
 import type { Instance } from './rest'
 
-/** Any client: the kernel's or the full one. */
-type Client<E extends EventMap = any> = SockClient<E>
+/** Any client: the kernel's or the full one (which extends it). @internal */
+type Client = SockClient<any>
 
 const SockContext = /* @__PURE__ */ createContext<Client | null>(null)
 
 /** Makes `client` the one the hooks below it use. */
-export function SockProvider({ client, children }: { client: Client; children?: ReactNode }): ReactNode {
+export function SockProvider({ client, children }: { client: SockClient<any>; children?: ReactNode }): ReactNode {
   return createElement(SockContext.Provider, { value: client }, children)
 }
 
 /** The client passed, else the one of the nearest `SockProvider`; throws when there is neither. */
-export function useSockClient<C extends Client = Client<AnyEvents>>(client?: C): C {
+export function useSockClient<C extends SockClient<any> = SockClient<AnyEvents>>(client?: C): C {
   const fromContext = useContext(SockContext)
   const c = client ?? fromContext
   if (!c) throw new ValidationError('client', DEV ? 'no SockClient for this hook: wrap the tree in <SockProvider client={client}>, or pass the client as the last argument' : 'no client')
@@ -54,16 +54,26 @@ function hold(client: Client, channel: string): () => void {
 }
 
 type Handler = (a: any, b: any) => void
-type Send<E extends EventMap, C extends Channels<E>> = <K extends Events<E, C>>(event: K, data: Payload<E, C, K>) => Promise<SendReport>
+/** What `useChannel` returns: `signal(event, data)` on its channel. */
+export type ChannelSignal<E extends EventMap, C extends keyof E & string> = <K extends keyof E[C] & string>(event: K, data: Payload<E, C, K>) => Promise<SendReport>
 
 /**
  * Listens to `event` on `channel` while the component is mounted (`handler(data, message)`), or to every event of
  * it (`useChannel(channel, handler)`: `handler(event, message)`), joining the channel. The handler may change on every
  * render without resubscribing. Returns `signal(event, data)` for the channel, the same function across renders.
  */
-export function useChannel<E extends EventMap = AnyEvents, C extends Channels<E> = Channels<E>, K extends Events<E, C> = Events<E, C>>(channel: C, event: K, handler: (data: E[C][K], message: SockMessage<E[C][K]>) => void, client?: Client<E>): Send<E, C>
-export function useChannel<E extends EventMap = AnyEvents, C extends Channels<E> = Channels<E>>(channel: C, handler: (event: Events<E, C>, message: SockMessage<E[C][Events<E, C>]>) => void, client?: Client<E>): Send<E, C>
-export function useChannel(channel: string, a: string | Handler, b?: Handler | Client, c?: Client): Send<AnyEvents, string> {
+export function useChannel<E extends EventMap = AnyEvents, C extends keyof E & string = keyof E & string, K extends keyof E[C] & string = keyof E[C] & string>(
+  channel: C,
+  event: K,
+  handler: (data: E[C][K], message: SockMessage<E[C][K]>) => void,
+  client?: SockClient<E>,
+): ChannelSignal<E, C>
+export function useChannel<E extends EventMap = AnyEvents, C extends keyof E & string = keyof E & string>(
+  channel: C,
+  handler: (event: keyof E[C] & string, message: SockMessage<E[C][keyof E[C] & string]>) => void,
+  client?: SockClient<E>,
+): ChannelSignal<E, C>
+export function useChannel(channel: string, a: string | Handler, b?: Handler | Client, c?: Client): ChannelSignal<AnyEvents, string> {
   const event = typeof a === 'string' ? a : undefined
   const handler = (event === undefined ? a : b) as Handler
   const client = useSockClient((event === undefined ? b : c) as Client | undefined)
@@ -80,7 +90,7 @@ export function useChannel(channel: string, a: string | Handler, b?: Handler | C
       release()
     }
   }, [client, channel, event])
-  const send = useRef<{ client: Client; channel: string; fn: Send<AnyEvents, string> }>(undefined)
+  const send = useRef<{ client: Client; channel: string; fn: ChannelSignal<AnyEvents, string> }>(undefined)
   if (send.current?.client !== client || send.current.channel !== channel) send.current = { client, channel, fn: (e, data) => client.signal(channel, e, data) }
   return send.current.fn
 }
@@ -89,13 +99,17 @@ export function useChannel(channel: string, a: string | Handler, b?: Handler | C
 export const useSignal = useChannel
 
 /** The state of `channel` (`connecting`, `open`, `reconnecting`, `closed`, `giveup`, or `undefined` when not joined), re-rendered on each change. */
-export function useConnectionState(channel: string, client?: Client): ConnectionState | undefined {
+export function useConnectionState(channel: string, client?: SockClient<any>): ConnectionState | undefined {
   const c = useSockClient(client)
   const store = useRef<{ c: Client; channel: string; subscribe: (cb: () => void) => () => void }>(undefined)
   if (store.current?.c !== c || store.current.channel !== channel) {
     store.current = { c, channel, subscribe: (cb) => c.on('socket', (_event: string, info: LifecycleInfo) => info.channel === channel && cb()) }
   }
-  return useSyncExternalStore(store.current.subscribe, () => c.stateOf(channel), () => undefined)
+  return useSyncExternalStore(
+    store.current.subscribe,
+    () => c.stateOf(channel),
+    () => undefined,
+  )
 }
 
 const NOBODY: readonly Instance[] = Object.freeze([])
@@ -104,14 +118,18 @@ const NOBODY: readonly Instance[] = Object.freeze([])
  * The instances in `channel` (the presence feature, which `sock-client` has), re-rendered when someone joins or
  * leaves; joins the channel while mounted, as the other hooks do.
  */
-export function usePresence(channel: string, client?: Client): readonly Instance[] {
+export function usePresence(channel: string, client?: SockClient<any>): readonly Instance[] {
   const c = useSockClient(client)
   const p = presenceOf(c, channel)
   useEffect(() => hold(c, channel), [c, channel])
   // One subscribe function per presence: a new one would resubscribe on every render.
   const store = useRef<{ p: typeof p; subscribe: (cb: () => void) => () => void }>(undefined)
   if (store.current?.p !== p) store.current = { p, subscribe: (cb) => p.on('change', cb) }
-  return useSyncExternalStore(store.current.subscribe, () => p.snapshot(), () => NOBODY)
+  return useSyncExternalStore(
+    store.current.subscribe,
+    () => p.snapshot(),
+    () => NOBODY,
+  )
 }
 
 export type { Instance }

@@ -37,7 +37,10 @@ describe('debug', () => {
     expect(log.find((e) => e.event === 'open')).toMatchObject({ id: c.idOf('room') })
     // what we sent (the presence feature's announcement goes out too, as an envelope of its own)
     const sent = log.filter((e) => e.event === 'send').map((e) => e.length)
-    expect(sent.filter((n) => n === `{"type":1,"data":"before open"}`.length || n === `{"type":1,"data":"hello"}`.length)).toEqual([`{"type":1,"data":"before open"}`.length, `{"type":1,"data":"hello"}`.length])
+    expect(sent.filter((n) => n === `{"type":1,"data":"before open"}`.length || n === `{"type":1,"data":"hello"}`.length)).toEqual([
+      `{"type":1,"data":"before open"}`.length,
+      `{"type":1,"data":"hello"}`.length,
+    ])
     expect(log.find((e) => e.event === 'receive')).toMatchObject({ type: 1, length: expect.any(Number) })
     peer.close()
 

@@ -119,7 +119,11 @@ describe('join(channel, { timeout, signal })', () => {
     const c = client()
     c.setup('127.0.0.1', port)
     let settled = false
-    for (const timeout of [2 ** 31, 1e12, Number.MAX_VALUE, Infinity]) void c.join('room', { timeout }).finally(() => (settled = true)).catch(() => {})
+    for (const timeout of [2 ** 31, 1e12, Number.MAX_VALUE, Infinity])
+      void c
+        .join('room', { timeout })
+        .finally(() => (settled = true))
+        .catch(() => {})
     await sleep(300)
     expect(settled).toBe(false)
   })

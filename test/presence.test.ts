@@ -244,7 +244,12 @@ describe('presence over three servers', () => {
     await s3.close({ abrupt: true }) // carol keeps s2; what only s3 listed goes
     await waitFor(() => p.snapshot().find((i) => i.id === 'carol')?.addresses.length === 1, 5000, 'carol on s2 only')
     expect(p.snapshot().find((i) => i.id === 'carol')!.addresses).toEqual([s2.address])
-    expect(p.snapshot().find((i) => i.id === 'obs')!.addresses.sort()).toEqual([s1.address, s2.address].sort())
+    expect(
+      p
+        .snapshot()
+        .find((i) => i.id === 'obs')!
+        .addresses.sort(),
+    ).toEqual([s1.address, s2.address].sort())
     expect(log.filter((l) => l === 'leave carol')).toEqual([])
     expect(errors.filter((e) => e.includes(`could not ask ${s3.address}`))).toHaveLength(1)
   })

@@ -164,6 +164,7 @@ describe('token as a function', () => {
 
     let calls = 0
     const weird = {
+      // biome-ignore lint/suspicious/noThenProperty: a broken thenable is what this test gives the client
       then() {
         throw new Error('broken thenable')
       },
