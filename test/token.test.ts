@@ -197,6 +197,27 @@ describe('token as a function', () => {
     expect(seen.events.join('\n')).not.toContain('wrongSECRET')
   })
 
+  it('a URL with a token from the function is redacted where it could show: a WebSocket that fails naming its URL', async () => {
+    // A runtime whose WebSocket refuses the URL, saying which (as Node's and browsers' do for a bad URL).
+    class Refusing {
+      constructor(url: string) {
+        throw new SyntaxError(`Failed to construct 'WebSocket': the URL '${url}' is invalid`)
+      }
+    }
+    const c = client({ WebSocket: Refusing as never, token: async () => 'fnSECRETtoken', reconnect: { maxRetries: 2, minDelay: 10, maxDelay: 20 } })
+    const seen = record(c)
+    c.setup('127.0.0.1:1')
+    const err = await c.join('room').then(
+      () => undefined,
+      (e: SockError) => e,
+    )
+    expect(err?.code).toBe('ERR_GAVE_UP')
+    const network = seen.errors.filter((e) => e.code === 'ERR_NETWORK').map((e) => e.message)
+    expect(network.length).toBeGreaterThan(0)
+    expect(network[0]).toContain('token=***') // the URL is there, its token is not
+    expect(JSON.stringify([seen.events, err?.message, network])).not.toContain('fnSECRETtoken')
+  })
+
   it('options.token of another kind is a ValidationError at once', () => {
     expect(() => new SockClient({ token: 42 as never })).toThrow(expect.objectContaining({ name: 'ValidationError', argument: 'options.token' }))
   })
