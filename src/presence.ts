@@ -6,11 +6,11 @@
  * when a channel closes (docs/protocol-presence.md), which update the set at once. Ends with the channel: `leave()`,
  * `close()` and `setup()` stop the polling and empty the set.
  */
-import type { Channel } from './channel'
+import { tryFrame, type Channel } from './channel'
 import { positive, type SockClient, type Unsubscribe } from './client'
 import { clock, type Connection } from './connection'
 import { DEV } from './dev'
-import { encodeEnvelope } from './envelope'
+import { encodeEnvelope, TYPE_EVENT } from './envelope'
 import { RestError, ValidationError, type SockError } from './errors'
 import { HANDLED, type Feature } from './feature'
 import { isName } from './protocol'
@@ -369,6 +369,15 @@ function announce(ch: Channel, op: 'join' | 'leave'): void {
   ch.envelope(id, encodeEnvelope(id, PRESENCE_EVENT, { op })).catch(noop) // refused or dropped: REST still tells
 }
 
+/** A join announcement on the one connection that opened: the peers on its server learn this instance is there. */
+function announceOn(ch: Channel, conn: Connection): void {
+  if (!ch.host.k.presenceAnnounce || !conn.isOpen) return
+  const id = ch.host.nextId()
+  const frame = tryFrame(TYPE_EVENT, encodeEnvelope(id, PRESENCE_EVENT, { op: 'join' }), ch.host.k.maxFrameBytes) // about 70 bytes: always fits
+  const r = frame === undefined ? undefined : conn.offer(frame)
+  if (r?.status === 'queued') r.written.catch(noop) // dropped with the socket: REST still tells
+}
+
 /** The presence feature: `new SockClient({ features: [presence] })` (`sock-client` has it). */
 export const presence: Feature = {
   name: 'presence',
@@ -390,7 +399,7 @@ export const presence: Feature = {
   watch(ch, conn, state) {
     if (state === 'open') {
       // After the channel's own 'open' and the frames queued before it: an announcement is never first in line.
-      queueMicrotask(() => conn.isOpen && announce(ch, 'join'))
+      queueMicrotask(() => announceOn(ch, conn))
       if (conn.id) of(ch)?.joined(conn.id, String(conn.address))
     }
     if (state !== 'closed') of(ch)?.start() // after a rejoin: live again if someone listens

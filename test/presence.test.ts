@@ -189,6 +189,30 @@ describe('presence announcements', () => {
   })
 })
 
+describe('presence announcements over two servers', () => {
+  it('a peer on both servers is seen on both through its announcements alone: one per connection that opens', async () => {
+    const [s1, s2] = [await startServer(), await startServer()]
+    const f = countingFetch()
+    const obs = client({ id: 'obs', presenceInterval: 60_000, fetch: f.fetch, registrationCheck: 0 })
+    obs.setup([s1.address, s2.address])
+    await obs.join('room')
+    await waitFor(() => obs.connectionsOf('room').every((x) => x.state === 'open'), 3000, 'obs on both')
+    const p = obs.presence('room')
+    p.on('change', () => {})
+    await p.list()
+    const polls = f.calls.length
+    const peer = await rawPeer(`${s1.url}/channel/room?id=watcher`) // counts what reaches a plain peer on s1
+    const carol = client({ id: 'carol', presenceInterval: 0 })
+    carol.setup([s1.address, s2.address])
+    await carol.join('room')
+    await waitFor(() => p.snapshot().find((i) => i.id === 'carol')?.addresses.length === 2, 2000, 'carol on both servers')
+    expect([...p.snapshot().find((i) => i.id === 'carol')!.addresses].sort()).toEqual([s1.address, s2.address].sort())
+    expect(f.calls.length).toBe(polls) // announcements only
+    await sleep(100)
+    expect(peer.frames.filter((x) => x.type === 7 && x.from === 'carol')).toHaveLength(1) // one per server, not one per open connection
+  })
+})
+
 describe('presence announcements, off', () => {
   it('presenceAnnounce: false sends none (a plain peer sees only what the application sends); REST still lists the client', async () => {
     const s = await startServer()
