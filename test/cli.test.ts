@@ -58,6 +58,9 @@ async function run(args: string[], env: Record<string, string> = {}, input?: str
   return { code, out: p.out, err: p.err }
 }
 
+/** A frame a sock-client sent for the application: not its presence announcement (docs/protocol-presence.md). */
+const sent = (f: any) => !(f?.type === 7 && String(f.data).includes('"sock:presence"'))
+
 /** A failure: exactly one line on stderr, no stack trace, nothing on stdout. */
 function oneLine(r: { out: string; err: string }): string {
   expect(r.err.endsWith('\n')).toBe(true)
@@ -408,7 +411,7 @@ describe('sock file on a terminal', () => {
     const closed = new Promise((resolve) => child.on('close', resolve))
     await waitFor(() => out.includes('room> '), WAIT, 'the prompt')
     child.stdin.write('typed line\r')
-    expect(await other.next(() => true, WAIT)).toEqual({ type: 1, data: 'typed line', from: 'carol' })
+    expect(await other.next(sent, WAIT)).toEqual({ type: 1, data: 'typed line', from: 'carol' })
     other.send({ type: 1, data: 'hi carol' })
     // The line is cleared, the message printed, and the prompt drawn again.
     await waitFor(() => /\r\x1b\[Kalice: hi carol\r?\n.*room> /.test(out), WAIT, `the message above the prompt in ${JSON.stringify(out)}`)
@@ -423,7 +426,6 @@ describe('sock chat', () => {
     const other = await rawPeer(`${s.url}/channel/chat?id=alice`)
     const chat = start(['chat', 'chat', '--url', s.address, '--id', 'carol'])
     await chat.waitErr(/joined channel 'chat' as carol/)
-    const sent = (f: any) => !(f?.type === 7 && String(f.data).includes('"sock:presence"')) // not the presence announcement
     chat.write('hello everyone')
     expect(await other.next(sent, WAIT)).toEqual({ type: 1, data: 'hello everyone', from: 'carol' })
     chat.write('message   yo there')
@@ -450,8 +452,8 @@ describe('sock chat', () => {
     const r = await run(['chat', 'chat', '--url', s.address], {}, 'one\nmessage two\n')
     expect(r.code).toBe(0)
     expect(r.out).toBe('')
-    expect(await other.next(() => true, WAIT)).toMatchObject({ type: 1, data: 'one' })
-    expect(await other.next(() => true, WAIT)).toMatchObject({ type: 1, data: 'two' })
+    expect(await other.next(sent, WAIT)).toMatchObject({ type: 1, data: 'one' })
+    expect(await other.next(sent, WAIT)).toMatchObject({ type: 1, data: 'two' })
   })
 
   it('reconnects after the server goes away and comes back, showing the state; end of input sends what was typed', async () => {
@@ -467,7 +469,7 @@ describe('sock chat', () => {
     const other = await rawPeer(`${s2.url}/channel/chat?id=alice`)
     chat.write('back again')
     chat.child.stdin.end()
-    expect(await other.next(() => true, WAIT)).toEqual({ type: 1, data: 'back again', from: 'carol' })
+    expect(await other.next(sent, WAIT)).toEqual({ type: 1, data: 'back again', from: 'carol' })
     expect(await chat.exit).toBe(0)
   })
 })

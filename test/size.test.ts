@@ -15,7 +15,7 @@ const KiB = 1024
 /** name -> what an application imports, the target (issue 14) and the ceiling while a target is not met. */
 const ENTRIES: Record<string, { code: string; target: number; ceiling?: number }> = {
   // Issue 17 grew the kernel 8.80 -> 9.66 KiB (a token function per attempt, bounded joins, the debug log's call sites)
-  // and the full client 13.34 -> 16.24 KiB (that, presence about 1.3 KiB and the debug log about 0.4 KiB).
+  // and the full client 13.34 -> 16.30 KiB (that, presence about 1.3 KiB and the debug log about 0.4 KiB).
   'sock-client/core': { code: "export * from 'sock-client/core'", target: 5.0, ceiling: 9.8 },
   'sock-client (full)': { code: "export * from 'sock-client'", target: 9.5, ceiling: 16.5 },
   "import { isSockError } from 'sock-client'": { code: "export { isSockError } from 'sock-client'", target: 1.0 },
