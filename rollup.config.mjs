@@ -35,6 +35,9 @@ export const CLIENT_ENTRIES = {
   msgpack: 'src/msgpack.ts',
   replies: 'src/entries/replies.ts',
   streams: 'src/entries/streams.ts',
+  presence: 'src/entries/presence.ts',
+  debug: 'src/entries/debug.ts',
+  react: 'src/react.ts',
 }
 const entries = { ...CLIENT_ENTRIES, server: 'src/server/index.ts', node: 'src/node.ts' }
 // Imported as `#<name>` by the Node ESM and CJS builds, resolved by package.json's `imports` (node: the first file, else the second).

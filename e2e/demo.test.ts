@@ -7,6 +7,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 // @ts-expect-error: plain .mjs without types
 import { startDemo } from '../demo/server.mjs'
+import { SockClient } from '../src'
 import type { SockServer } from '../src/server'
 import { connectBrowser, root } from './helpers'
 
@@ -98,5 +99,18 @@ it('lets two users chat, lists them, sends a file with progress, and is screensh
   if (!existsSync(docs) || process.env.SCREENSHOT === 'update') {
     mkdirSync(join(root, 'docs'), { recursive: true })
     copyFileSync(shot, docs)
+  }
+
+  // the list is presence: a sock-client peer shows up and goes at once, well inside the 5 s between REST polls
+  const carol = new SockClient({ id: 'carol' })
+  carol.setup(server.address)
+  try {
+    await carol.join('general')
+    const people = () => alice.locator('#people li').allTextContents()
+    await expect.poll(people, { timeout: 2000 }).toEqual([expect.stringMatching(/^ALalice\(you\)since /), expect.stringMatching(/^BObobsince /), expect.stringMatching(/^CAcarolsince /)])
+    carol.leave('general')
+    await expect.poll(people, { timeout: 2000 }).toHaveLength(2)
+  } finally {
+    carol.close()
   }
 })

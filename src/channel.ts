@@ -9,7 +9,7 @@ import { Connection, SENT, type ConnectionOptions, type ConnectionOwner, type Co
 import { DEV } from './dev'
 import { decodeEnvelope, encodeEnvelope, REPLY, TYPE_CHUNK, TYPE_CONTROL, TYPE_EVENT, type Codec } from './envelope'
 import { ConnectionError, FrameTooLargeError, ProtocolError, ValidationError, type SockError } from './errors'
-import type { Features } from './feature'
+import { HANDLED, type Features } from './feature'
 import { channelUrl, fitFrame, TYPE_FILE, TYPE_TEXT, type Frame } from './protocol'
 
 /** Where a frame went: written now, waiting in a connection's queue, or refused (with the reason). */
@@ -36,11 +36,26 @@ export interface ConnectionInfo {
   queued: number
 }
 
+/**
+ * Gives the token for one connection attempt (`options.token` as a function): called before every attempt, with the
+ * channel and the address it goes to. It may return a promise; `connectTimeout` bounds it. Throw an
+ * `UnauthorizedError` to stop retrying.
+ */
+export type TokenFunction = (attempt: { channel: string; address: string }) => string | PromiseLike<string>
+
+/** How long `join()` waits: `timeout` in ms, and a `signal` that stops the wait. */
+export interface JoinOptions {
+  /** Milliseconds until the join rejects with `ERR_TIMEOUT` (default: no limit). */
+  timeout?: number
+  /** Rejects the join with `ERR_ABORTED` (the signal's reason as `cause`) when it aborts. */
+  signal?: AbortSignal
+}
+
 /** A client's configuration, shared by clients made with equal options; features keep theirs here too. */
 export interface Kernel {
   conn: ConnectionOptions
   id?: string
-  token?: string
+  token?: string | TokenFunction
   maxFrameBytes: number
   maxMessageBytes: number
   codec: Codec
@@ -101,8 +116,17 @@ export class Channel implements ConnectionOwner {
     return this.addresses[(this.index = (this.index + 1) % this.addresses.length)]!
   }
 
-  url(conn: Connection): string {
-    return channelUrl(conn.address.url, this.name, this.host.k.id, this.host.k.token)
+  url(conn: Connection): string | PromiseLike<string> {
+    const { id, token } = this.host.k
+    if (typeof token !== 'function') return channelUrl(conn.address.url, this.name, id, token)
+    // A token per attempt: what the function gives is checked as an option would be (a throw fails the attempt).
+    const t = token({ channel: this.name, address: String(conn.address) })
+    const url = (t: unknown) => {
+      if (typeof t !== 'string' || !t) throw new ValidationError('options.token', DEV ? `it gave ${t === '' ? 'an empty string' : typeof t}, not a non-empty string` : 'not a token')
+      return channelUrl(conn.address.url, this.name, id, t)
+    }
+    // Promise.resolve: a thenable whose then() throws is a rejection, not a throw from here
+    return typeof (t as PromiseLike<string>)?.then === 'function' ? Promise.resolve(t).then(url) : url(t)
   }
 
   onState(conn: Connection, state: ConnectionState, detail: StateDetail): void {
@@ -228,7 +252,8 @@ export class Channel implements ConnectionOwner {
     let data = env.data
     const read = features.events.get(env.event)
     if (read) {
-      data = read(data, from)
+      data = read(data, from, this, conn)
+      if (data === HANDLED) return
       if (data instanceof ProtocolError) return this.fail(conn, data)
     } else if (env.event === 'file') {
       return this.fail(conn, new ProtocolError('ERR_PROTOCOL', DEV ? `received a file envelope from '${from}': add the files feature from 'sock-client/files' to read it` : 'file needs a feature'))
@@ -263,14 +288,42 @@ export class Channel implements ConnectionOwner {
     return this.connections.some((c) => c.isOpen)
   }
 
-  /** Resolves once any connection of the channel is open; rejects if every one is closed for good. */
-  ready(): Promise<void> {
-    if (this.isOpen) return RESOLVED
+  /**
+   * Resolves once any connection of the channel is open; rejects if every one is closed for good, or (`bound`) when
+   * its timeout passes or its signal aborts. The connections go on either way: only leaving the channel stops them.
+   */
+  ready(bound?: JoinOptions): Promise<void> {
+    if (this.isOpen && !bound?.signal?.aborted) return RESOLVED
     const ended = this.connections.find((c) => c.state === 'closed' || c.state === 'giveup')
     if (ended && this.connections.every((c) => c.state === 'closed' || c.state === 'giveup')) {
       return Promise.reject(new ConnectionError(ended.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED', DEV ? `channel '${this.name}' is ${ended.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}` : ended.state))
     }
-    return new Promise((resolve, reject) => (this.waiters ??= []).push({ resolve, reject }))
+    return new Promise((resolve, reject) => {
+      const w = { resolve, reject }
+      ;(this.waiters ??= []).push(w)
+      if (bound) this.bound(w, bound)
+    })
+  }
+
+  /** Ends waiter `w` early on `timeout` or on `signal`; settled first, it clears both. No waiter is left behind. */
+  private bound(w: { resolve(): void; reject(e: SockError): void }, { timeout, signal }: JoinOptions): void {
+    const { resolve, reject } = w
+    const done = () => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', abort)
+    }
+    const give = (e: SockError) => {
+      const list = this.waiters
+      if (list?.includes(w)) list.splice(list.indexOf(w), 1)
+      w.reject(e)
+    }
+    const abort = () => give(new ConnectionError('ERR_ABORTED', DEV ? `join('${this.name}') was aborted; its connection attempts go on: leave('${this.name}') stops them` : 'aborted', undefined, { cause: signal!.reason }))
+    w.resolve = () => (done(), resolve())
+    w.reject = (e) => (done(), reject(e))
+    // Past 2^31 - 1 ms a timer fires at once: a wait that long is no limit.
+    const timer = timeout! < 2 ** 31 ? setTimeout(() => give(new ConnectionError('ERR_TIMEOUT', DEV ? `join('${this.name}') did not open within ${timeout} ms (${this.connections[0]!.state} on ${this.connections[0]!.address}); its connection attempts go on: leave('${this.name}') stops them` : 'join timeout')), timeout) : undefined
+    if (signal?.aborted) abort()
+    else signal?.addEventListener('abort', abort)
   }
 
   private settle(error?: SockError): void {
@@ -299,6 +352,7 @@ export class Channel implements ConnectionOwner {
   }
 
   close(): void {
+    this.host.k.features.closing?.(this) // a feature's last word goes out before the sockets close
     for (const c of this.connections) c.close()
     this.settle(new ConnectionError('ERR_CLOSED', DEV ? `channel '${this.name}' was closed before it opened` : 'closed'))
   }

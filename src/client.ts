@@ -5,7 +5,7 @@
  */
 import { AddressBook, type SetupArgs } from './address'
 import { DEFAULT_RECONNECT, type ReconnectOptions } from './backoff'
-import { Channel, listenerKey, type ChannelHost, type ConnectionInfo, type Kernel, type SendReport } from './channel'
+import { Channel, listenerKey, type ChannelHost, type ConnectionInfo, type JoinOptions, type Kernel, type SendReport, type TokenFunction } from './channel'
 import { DEFAULT_QUEUE, type Connection, type ConnectionOptions, type ConnectionState, type QueueOptions, type WebSocketLike } from './connection'
 import { DEV } from './dev'
 import { json, MAX_EVENT, REPLY } from './envelope'
@@ -71,8 +71,13 @@ export type Unsubscribe = () => void
 export interface CoreOptions {
   /** Instance id to join with (`[A-Za-z0-9]+`). Absent: the server picks one; see `idOf()`. */
   id?: string
-  /** Server token. Absent: the server's default (`demo`). Never logged or shown. */
-  token?: string
+  /**
+   * Server token, or a function that gives one for each connection attempt (first connect, every reconnect, every
+   * failover move), sync or async, so an expiring credential is fresh where it is used. A throw or rejection fails
+   * the attempt (error `ERR_TOKEN`, then backoff); an `UnauthorizedError` stops retrying (`ERR_UNAUTHORIZED`); it has
+   * `connectTimeout` to settle. Absent: the server's default (`demo`). Never logged or shown.
+   */
+  token?: string | TokenFunction
   /**
    * WebSocket constructor. Default: the runtime's standard one (browsers, Deno, Bun, Node >= 22), else `ws` (Node
    * 20). Pass `ws` on Node >= 22 to keep WebSocket ping frames and write batching.
@@ -222,7 +227,7 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
     if (options === null || typeof options !== 'object') throw new ValidationError('options', DEV ? 'SockClient options must be an object' : 'invalid options')
     const o = options
     if (o.id !== undefined) checkId(o.id, 'options.id')
-    checkToken(o.token, 'options.token')
+    if (typeof o.token !== 'function') checkToken(o.token, 'options.token')
     const WS = o.WebSocket ?? defaultWebSocket()
     if (typeof WS !== 'function') throw new ValidationError('options.WebSocket', DEV ? 'no WebSocket in this runtime: pass options.WebSocket (in Node 20, the ws package)' : 'no WebSocket')
     const maxFrameBytes = positive(o.maxFrameBytes, 'options.maxFrameBytes', DEFAULT_MAX_FRAME_BYTES)
@@ -249,10 +254,12 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
       duplicateIdTimeout: positive(o.duplicateIdTimeout, 'options.duplicateIdTimeout', 2 * serverPingWindow, true),
       reconnect: r,
       queue: q,
+      log: undefined, // the debug feature's, when it is on
     })
     const features = compose(o.features)
     const k: Kernel = { conn, id: o.id, token: o.token, maxFrameBytes, maxMessageBytes, codec: json, features }
     for (const init of features.init) init(o, k)
+    if ((o as { debug?: unknown }).debug && !k.conn.log) throw new ValidationError('options.debug', DEV ? `options.debug needs the debug feature: new SockClient({ features: [debug], debug }) with debug from 'sock-client/debug' (sock-client has it)` : 'no debug feature')
     this.k = shared(KERNEL, k)
     this.connection = new SockConnection(this)
   }
@@ -300,6 +307,7 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
 
   /** @internal */
   report(ch: Channel, conn: Connection, kind: 'state' | 'error' | 'reconnect' | 'progress', detail: object): void {
+    this.k.conn.log?.(conn, kind, detail)
     const info: LifecycleInfo = { channel: ch.name, address: String(conn.address), state: conn.state }
     if (kind === 'error') {
       info.error = detail as SockError
@@ -384,11 +392,18 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
 
   /**
    * Joins `channel` on the addresses of the mode; resolves once its connection is open (proven end to end).
-   * Bad arguments (or no `setup()` yet) throw at once; connection failures reject.
+   * Bad arguments (or no `setup()` yet) throw at once; connection failures reject. With `timeout` (ms) or `signal`,
+   * it rejects with `ERR_TIMEOUT` or `ERR_ABORTED` once either comes first; the connection attempts go on until
+   * `leave(channel)`.
    */
-  join(channel: keyof E & string): Promise<void> {
+  join(channel: keyof E & string, options?: JoinOptions): Promise<void> {
     this.checkWire(channel)
-    return this.open(channel).ready()
+    if (options !== undefined) {
+      positive(options?.timeout, 'options.timeout', 0, true)
+      const s = options?.signal
+      if (s !== undefined && (typeof s?.addEventListener !== 'function' || typeof s.aborted !== 'boolean')) throw new ValidationError('options.signal', DEV ? 'options.signal must be an AbortSignal' : 'invalid signal')
+    }
+    return this.open(channel).ready(options && { timeout: options.timeout ?? Infinity, signal: options.signal })
   }
 
   /** @internal */

@@ -1,15 +1,16 @@
 /**
  * One reconnecting socket to one channel. Owns the socket, the retry policy, keep-alive, end-to-end liveness, its
  * own id, the bounded send queue with flow control, and the state, which changes in one place (`setState`). Which
- * address (and URL) each attempt uses is its owner's decision (`ConnectionOwner.next`): failover rotation, and later
- * a token per attempt, live there. It drives the WebSocket itself: a place on one shared timer, no closure per
- * connection. Knows nothing of events, channels' other connections or addresses' forms.
+ * address (and URL) each attempt uses is its owner's decision (`ConnectionOwner.next`, `url`): failover rotation and
+ * a token per attempt live there; an attempt waits for a URL that comes as a promise (a token function), on its own
+ * timer. It drives the WebSocket itself: a place on one shared timer, no closure per connection at rest. Knows
+ * nothing of events, channels' other connections or addresses' forms.
  */
 import type { Address } from './address'
 import { backoffDelay, type ReconnectOptions } from './backoff'
 import { batch } from './cork'
 import { DEV } from './dev'
-import { ConnectionError, ProtocolError, type SockError } from './errors'
+import { ConnectionError, isUnauthorizedError, ProtocolError, type SockError } from './errors'
 import { decodeFrame, encodeFrame, isName, redact, TYPE_PING, TYPE_WHOAMI, type Frame } from './protocol'
 import { sleep, unsleep } from './timers'
 
@@ -45,7 +46,16 @@ export interface ConnectionOptions {
   reconnect: ReconnectOptions
   queue: QueueOptions
   random?: () => number
+  /** The debug feature's log (`options.debug`): absent when off, and then each place that would log costs one test. */
+  log?: Log
 }
+
+/**
+ * What the debug log hears: from a connection, a frame `send`, `queue`d, `drop`ped or `receive`d and a `probe`
+ * answered; from the client, what a channel reports (`state`, `error`, `reconnect`, `progress`). Never a URL, so
+ * never a token.
+ */
+export type Log = (conn: Connection, step: string, figures?: object) => void
 
 export type StateDetail = { code?: number; reason?: string; error?: SockError }
 
@@ -53,8 +63,11 @@ export type StateDetail = { code?: number; reason?: string; error?: SockError }
 export interface ConnectionOwner {
   /** The address of the next attempt, asked when a retry is scheduled: the owner rotates addresses (failover). */
   next(conn: Connection): Address
-  /** The URL of an attempt on `conn.address`, asked as it starts: the owner builds it (id, token). */
-  url(conn: Connection): string
+  /**
+   * The URL of an attempt on `conn.address`, asked as it starts: the owner builds it (id, token). A promise when the
+   * token comes from an asynchronous function; a throw or a rejection fails the attempt.
+   */
+  url(conn: Connection): string | PromiseLike<string>
   onState(conn: Connection, state: ConnectionState, detail: StateDetail): void
   onFrame(conn: Connection, frame: Frame): void
   onError(conn: Connection, error: SockError): void
@@ -79,6 +92,8 @@ interface Pending {
 export type Offer = { status: 'sent' } | { status: 'queued'; written: Promise<string>; pending: object } | { status: 'failed'; error: SockError }
 
 const RESOLVED = /* @__PURE__ */ Promise.resolve()
+/** `pending` while the owner is asked for the URL: a close from inside (a token function) clears it. */
+const ASKING: PromiseLike<string> = /* @__PURE__ */ Promise.resolve('')
 /** The one `offer()` result for a frame written at once. */
 export const SENT: Offer = { status: 'sent' }
 
@@ -175,11 +190,14 @@ export class Connection {
   private draining = false
   /** The socket was closed because it refused an inbound frame over `maxMessageBytes` (not the server's limit). */
   private refusedInbound = false
+  /** The URL this attempt waits for (an asynchronous token function), until it settles or connectTimeout. */
+  private pending: PromiseLike<string> | undefined
 
   constructor(
     readonly channel: string,
     private readonly o: ConnectionOptions,
-    private readonly owner: ConnectionOwner,
+    /** Its channel. */
+    readonly owner: ConnectionOwner,
   ) {
     // The first attempt starts after the caller has registered the connection (and heard nothing yet).
     RESOLVED.then(() => this.state === 'connecting' && !this.raw && this.connect())
@@ -202,15 +220,39 @@ export class Connection {
 
   private connect(): void {
     this.waiting = false
-    const url = this.owner.url(this)
+    let url: string | PromiseLike<string> | undefined
+    let failure: unknown
+    this.pending = ASKING
+    try {
+      url = this.owner.url(this)
+    } catch (e) {
+      failure = e
+    }
+    if (this.pending !== ASKING) return // the token function closed or restarted this connection
+    if (url === undefined || typeof url === 'string') return this.start(url, failure)
+    // A token still to come: the attempt waits for it on the connection's one timer (connectTimeout), with no socket.
+    const p = (this.pending = url)
+    sleep(this, this.o.connectTimeout)
+    this.setState('connecting', {})
+    p.then(
+      (u) => this.pending === p && this.start(u, undefined, true),
+      (e) => this.pending === p && this.start(undefined, e, true),
+    )
+  }
+
+  /** Opens the attempt's socket on `url`, or fails the attempt with what the token function threw (`failure`). */
+  private start(url: string | undefined, failure: unknown, announced = false): void {
+    this.pending = undefined
     // The socket is under way before anyone hears of it, so a listener that throws cannot strand the connection.
     let ws: Socket | undefined
     let error: string | undefined
-    try {
-      const W = this.o.WebSocket as unknown as new (url: string, protocols?: string[], options?: object) => Socket
-      ws = this.o.wsOptions ? new W(url, undefined, this.o.wsOptions) : new W(url)
-    } catch (e) {
-      error = redact((e as Error).message) // a URL the runtime refuses: retried like a network error
+    if (url !== undefined) {
+      try {
+        const W = this.o.WebSocket as unknown as new (url: string, protocols?: string[], options?: object) => Socket
+        ws = this.o.wsOptions ? new W(url, undefined, this.o.wsOptions) : new W(url)
+      } catch (e) {
+        error = redact((e as Error).message) // a URL the runtime refuses: retried like a network error
+      }
     }
     if (ws) {
       ws[OWNER] = this
@@ -228,11 +270,28 @@ export class Connection {
       }
       sleep(this, this.o.connectTimeout)
     }
-    this.setState('connecting', {})
-    if (error !== undefined && this.state === 'connecting' && !this.raw) {
+    if (!announced) this.setState('connecting', {})
+    if (this.state !== 'connecting' || this.raw) return // a listener closed it, or the socket is under way
+    if (url === undefined) return this.tokenFailed(failure)
+    if (error !== undefined) {
       this.failed(error)
       this.lost(1006, '')
     }
+  }
+
+  /**
+   * The token function threw, rejected, gave no string or missed its deadline: a failed attempt (`ERR_TOKEN`, then
+   * backoff), or the end (`ERR_UNAUTHORIZED`) when it threw an `UnauthorizedError`. Its message is redacted like any
+   * URL; the token itself was never had.
+   */
+  private tokenFailed(e: unknown): void {
+    const why = redact(String((e as Error)?.message ?? e))
+    if (isUnauthorizedError(e)) {
+      return this.reject(new ConnectionError('ERR_UNAUTHORIZED', DEV ? `the token function refused channel '${this.channel}' on ${this.address} (${why}): not retrying; call reconnect() once it can give a token` : 'unauthorized', undefined, { cause: e }), {})
+    }
+    this.failure = DEV ? `the token function failed: ${why}` : 'token failed'
+    this.owner.onError(this, new ConnectionError('ERR_TOKEN', DEV ? `the token function for channel '${this.channel}' on ${this.address} failed (${why}): retrying with backoff` : why, undefined, { cause: e }))
+    this.lost(1006, '')
   }
 
   /** The socket opened: keep-alive at once, then ask who we are. */
@@ -249,6 +308,10 @@ export class Connection {
   /** The timer fired: connect timeout, end of the backoff wait, or a keep-alive or probe deadline. */
   wake(): void {
     if (this.waiting) return this.connect()
+    if (this.pending) {
+      this.pending = undefined
+      return this.tokenFailed(new Error(DEV ? `it did not settle within connectTimeout (${this.o.connectTimeout} ms)` : 'token timeout'))
+    }
     const raw = this.raw
     if (!raw || this.state === 'closed' || this.state === 'giveup') return
     const now = clock()
@@ -324,6 +387,7 @@ export class Connection {
 
   /** The who-am-I reply arrived: adopt the id; on the first one after a (re)connect, flush the queue and open. */
   private onWhoami(id: string): void {
+    if (this.probeSentAt) this.o.log?.(this, 'probe', { rtt: clock() - this.probeSentAt })
     this.probeSentAt = 0
     if (isName(id)) this.id = id
     else this.owner.onError(this, new ProtocolError('ERR_PROTOCOL', DEV ? `the server's who-am-I reply is not a valid id` : 'bad id'))
@@ -345,7 +409,9 @@ export class Connection {
     const d = decodeFrame(data)
     if (d.error) return this.owner.onError(this, d.error)
     const f = d.frame
-    if (f.type === TYPE_WHOAMI) return this.onWhoami(f.data)
+    if (f.type === TYPE_WHOAMI) return this.onWhoami(f.data) // logged as 'probe'
+    const log = this.o.log
+    if (log) log(this, 'receive', { type: f.type, length: (data as string).length ?? (data as ArrayBuffer).byteLength })
     this.owner.onFrame(this, f)
   }
 
@@ -468,11 +534,14 @@ export class Connection {
   offer(text: string): Offer {
     // A socket already closing (its close event not yet here) takes nothing: the frame waits for the next one.
     const raw = this.raw
+    const log = this.o.log
     if (this.state === 'open' && raw?.readyState === 1 && !this.queue && !(raw.bufferedAmount >= this.o.highWaterMark)) {
       this.write(text)
+      if (log) log(this, 'send', { length: text.length })
       return SENT
     }
     if (this.state === 'closed' || this.state === 'giveup') {
+      log?.(this, 'drop', { length: text.length, error: this.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED' })
       return { status: 'failed', error: new ConnectionError(this.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED', DEV ? `channel '${this.channel}' on ${this.address} is ${this.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}: nothing was sent` : this.state) }
     }
     const q = this.o.queue
@@ -483,17 +552,20 @@ export class Connection {
       while (queue.length && full()) {
         const old = queue.shift()!
         this.queuedBytes -= old.cost
+        log?.(this, 'drop', { length: old.text.length, error: 'ERR_QUEUE_FULL', oldest: true })
         old.reject(new ConnectionError('ERR_QUEUE_FULL', DEV ? `dropped from the send queue of channel '${this.channel}' on ${this.address} to make room for newer frames (overflow: 'drop-oldest')` : 'dropped'))
       }
     }
     if (full()) {
       if (!queue.length) this.queue = undefined
       const why = this.state === 'open' ? `while its socket holds more than highWaterMark (${this.o.highWaterMark} bytes) the peer has not read` : 'while it is not open'
+      log?.(this, 'drop', { length: text.length, error: 'ERR_QUEUE_FULL' })
       return { status: 'failed', error: new ConnectionError('ERR_QUEUE_FULL', DEV ? `send queue of channel '${this.channel}' on ${this.address} is full (${queue.length} frames, ${this.queuedBytes} bytes; limits ${q.maxCount} / ${q.maxBytes}) ${why}: await your sends, or raise the queue limits` : 'queue full') }
     }
     let pending!: Pending
     const written = new Promise<string>((resolve, reject) => queue.push((pending = { text, cost, resolve, reject })))
     this.queuedBytes += cost
+    log?.(this, 'queue', { length: text.length, queued: queue.length, queuedBytes: this.queuedBytes })
     if (this.state === 'open') this.awaitDrain()
     return { status: 'queued', written, pending }
   }
@@ -529,6 +601,7 @@ export class Connection {
       const p = q[i++]!
       this.queuedBytes -= p.cost
       this.write(p.text)
+      this.o.log?.(this, 'send', { length: p.text.length })
       p.resolve(address)
     }
     if (i < q.length) {
@@ -578,6 +651,7 @@ export class Connection {
   private stopTimers(): void {
     unsleep(this)
     this.waiting = false
+    this.pending = undefined
     this.probeSentAt = this.pingSentAt = 0
   }
 }

@@ -24,6 +24,8 @@ export type SockErrorCode =
   | 'ERR_DISCONNECTED'
   | 'ERR_ABORTED'
   | 'ERR_REPLY'
+  | 'ERR_TOKEN'
+  | 'ERR_UNAUTHORIZED'
 
 export class SockError extends Error {
   override name: string = 'SockError'
@@ -117,7 +119,19 @@ export class MissingPackageError extends SockError {
   }
 }
 
-const NAMES = ['SockError', 'ValidationError', 'AddressError', 'FrameTooLargeError', 'ProtocolError', 'ConnectionError', 'RestError', 'MissingPackageError', 'RequestError', 'ReplyError', 'StreamError']
+/**
+ * Thrown (or rejected with) by an application's token function to say that no token can be had (the session is
+ * over, the user logged out): the channel stops retrying, as after a close 1008, until `reconnect()`. Any error whose
+ * `name` is `'UnauthorizedError'` counts, so one from another copy of sock-client does too.
+ */
+export class UnauthorizedError extends SockError {
+  override name = 'UnauthorizedError' as const
+  constructor(message = 'unauthorized', options?: { cause?: unknown }) {
+    super('ERR_UNAUTHORIZED', message, options)
+  }
+}
+
+const NAMES = ['SockError', 'ValidationError', 'AddressError', 'FrameTooLargeError', 'ProtocolError', 'ConnectionError', 'RestError', 'MissingPackageError', 'RequestError', 'ReplyError', 'StreamError', 'UnauthorizedError']
 
 const guard =
   <T>(name: string) =>
@@ -132,3 +146,4 @@ export const isProtocolError = guard<ProtocolError>('ProtocolError')
 export const isConnectionError = guard<ConnectionError>('ConnectionError')
 export const isRestError = guard<RestError>('RestError')
 export const isMissingPackageError = guard<MissingPackageError>('MissingPackageError')
+export const isUnauthorizedError = guard<UnauthorizedError>('UnauthorizedError')

@@ -2,7 +2,7 @@
  * How a feature composes onto the kernel: one table of hooks, filled from the features a client is given
  * (`new SockClient({ features: [chunks, files] })`) and read by the channel's message layer. A feature adds frame
  * kinds (types it reads, envelopes too large to send whole), event payload readers, codecs, address forms and
- * per-connection watchers here, never by patching a shared prototype. Types only, and the merge.
+ * per-connection watchers here, never by patching a shared prototype. Types, the merge, and `HANDLED`.
  */
 import type { Address, Mode, SetupForms } from './address'
 import type { Channel, ChannelHost } from './channel'
@@ -14,8 +14,17 @@ import type { Frame } from './protocol'
 /** Reads an inbound frame of a type the core does not: `8` (chunks), `2` (files). */
 export type Reader = (ch: Channel, conn: Connection, frame: Frame) => void
 
-/** Turns an event's payload into what listeners get (`file` envelopes into a `SockFile`), or a reason to drop it. */
-export type EventReader = (data: unknown, from: string) => unknown | ProtocolError
+/**
+ * Turns an event's payload into what listeners get (`file` envelopes into a `SockFile`), or a reason to drop it, or
+ * `HANDLED` when the feature took the event for itself (presence announcements): no listener gets it.
+ */
+export type EventReader = (data: unknown, from: string, ch: Channel, conn: Connection) => unknown | ProtocolError
+
+/** What an `EventReader` returns for an event it consumed. */
+export const HANDLED: unique symbol = /* @__PURE__ */ Symbol('handled')
+
+/** Told that a channel is closing (left, closed, moved by `setup()`), while its connections are still open. */
+export type Closing = (ch: Channel) => void
 
 /** Sends an envelope too large for one frame (chunks), reporting progress. */
 export type Splitter = (ch: Channel, id: string, text: string, onProgress?: (done: number, total: number) => void, track?: import('./channel').Tracker) => Promise<import('./channel').SendReport>
@@ -44,6 +53,7 @@ export interface Feature {
   readonly setup?: SetupForms
   readonly watch?: Watcher
   readonly due?: Due
+  readonly closing?: Closing
   /** Reads this feature's options when a client is made, into the client's configuration (see `Kernel`). */
   readonly init?: (options: any, k: any) => void
 }
@@ -78,6 +88,8 @@ export function compose(list: readonly Feature[] = []): Features {
       out.due ??= x.due
       const [a, b] = [out.watch, x.watch]
       out.watch = a && b ? (ch, conn, state, detail) => (a(ch, conn, state, detail), b(ch, conn, state, detail)) : a ?? b
+      const [c, d] = [out.closing, x.closing]
+      out.closing = c && d ? (ch) => (c(ch), d(ch)) : c ?? d
     }
     cache.set(list, (f = out))
   }

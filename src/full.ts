@@ -1,6 +1,7 @@
 /**
  * The full client: the kernel's SockClient with every feature composed in (every `setup()` form with broadcast,
- * failover and dedupe; chunks; files; REST with the registration check; codecs), and the methods that use them.
+ * failover and dedupe; chunks; files; REST with the registration check; codecs; requests, replies and streams; presence;
+ * the debug log), and the methods that use them.
  * This is what `sock-client` exports as `SockClient`.
  */
 import { addresses } from './addresses'
@@ -8,18 +9,20 @@ import type { SendReport } from './channel'
 import { chunks, type ChunksOptions } from './chunks'
 import { SockClient as CoreClient, type AnyEvents, type CoreOptions, type EventMap, type SockMessage } from './client'
 import { codecs, type CodecOptions } from './codec'
+import { debug, type DebugOptions } from './debug'
 import type { Feature } from './feature'
 import { files, sendFile, type FileInput, type SendFileOptions } from './files'
 import { messages, type MessagesOptions } from './messages'
 import { handle, replies, request, requestAll, type AnyRequests, type HandleOptions, type RepliesOptions, type Reply, type ReqArgs, type Req, type RequestAllOptions, type RequestMap, type RequestOptions, type Res, type SockRequest, type NO_REPLY } from './replies'
+import { presence, presenceOf, type Presence, type PresenceOptions } from './presence'
 import { instance, instances, rest, type Instance, type RestFeatureOptions } from './rest'
 import { handleStream, stream, streams, type HandleStreamOptions, type SockReader, type SockWriter, type StreamOptions } from './streams'
 import type { Unsubscribe } from './client'
 
 /** Every feature, in the order their hooks are merged. */
-export const ALL_FEATURES: readonly Feature[] = [addresses, chunks, files, rest, codecs, replies, streams]
+export const ALL_FEATURES: readonly Feature[] = [addresses, chunks, files, rest, codecs, replies, streams, presence, debug]
 
-export interface SockClientOptions extends CoreOptions, ChunksOptions, RestFeatureOptions, CodecOptions, RepliesOptions {}
+export interface SockClientOptions extends CoreOptions, ChunksOptions, RestFeatureOptions, CodecOptions, RepliesOptions, PresenceOptions, DebugOptions {}
 
 /** `E`: channel -> event -> payload (what `signal` and `on` take); `R`: channel -> event -> [request, response]. */
 export class SockClient<E extends EventMap = AnyEvents, R extends RequestMap = AnyRequests> extends CoreClient<E> {
@@ -99,5 +102,13 @@ export class SockClient<E extends EventMap = AnyEvents, R extends RequestMap = A
     options?: HandleStreamOptions,
   ): Unsubscribe {
     return handleStream(this, channel, event, handler, options)
+  }
+
+  /**
+   * The live set of instances in `channel` (one object per channel): `list()`, `snapshot()`, and `join` / `leave` /
+   * `change` events. REST sees everyone (polled while someone listens); sock-client peers announce themselves at once.
+   */
+  presence(channel: keyof E & string): Presence {
+    return presenceOf(this, channel)
   }
 }

@@ -23,6 +23,8 @@ export interface Instance {
 export interface RestOptions {
   timeout: number
   fetch?: typeof fetch
+  /** Ends the request early (presence polling that stopped). */
+  signal?: AbortSignal
 }
 
 /** Parses RFC 3339 with any number of fractional digits (Go sends nanoseconds). */
@@ -47,17 +49,22 @@ async function get(url: string, o: RestOptions): Promise<unknown> {
   if (typeof f !== 'function') throw new RestError('ERR_NETWORK', DEV ? 'no fetch() in this runtime: pass options.fetch' : 'no fetch()')
   const ctrl = new AbortController()
   const timer = setTimeout(() => ctrl.abort(), o.timeout)
+  const stop = () => ctrl.abort()
+  o.signal?.addEventListener('abort', stop)
   let res: Response
   let body: string
   try {
+    if (o.signal?.aborted) throw o.signal.reason
     res = await f(url, { signal: ctrl.signal, headers: { accept: 'application/json' } })
     body = await res.text()
   } catch (e) {
+    if (o.signal?.aborted) throw new RestError('ERR_ABORTED', `GET ${url} was aborted`, undefined, { cause: e })
     // The timer aborts the request or the body read; anything else is the network.
     if (ctrl.signal.aborted) throw new RestError('ERR_TIMEOUT', `GET ${url} got no answer within ${o.timeout} ms`, undefined, { cause: e })
     throw new RestError('ERR_NETWORK', `GET ${url} failed: ${(e as Error)?.message ?? e}`, undefined, { cause: e })
   } finally {
     clearTimeout(timer)
+    o.signal?.removeEventListener('abort', stop)
   }
   if (res.status === 404) return undefined
   if (!res.ok) throw new RestError('ERR_HTTP', `GET ${url} answered ${res.status}${body ? `: ${body.slice(0, 200)}` : ''}`, res.status)

@@ -58,6 +58,9 @@ async function run(args: string[], env: Record<string, string> = {}, input?: str
   return { code, out: p.out, err: p.err }
 }
 
+/** A frame a sock-client sent for the application: not its presence announcement (docs/protocol-presence.md). */
+const sent = (f: any) => !(f?.type === 7 && String(f.data).includes('"sock:presence"'))
+
 /** A failure: exactly one line on stderr, no stack trace, nothing on stdout. */
 function oneLine(r: { out: string; err: string }): string {
   expect(r.err.endsWith('\n')).toBe(true)
@@ -327,6 +330,33 @@ describe('sock send / listen', () => {
   })
 })
 
+describe('sock --verbose', () => {
+  it('prints the debug log on stderr, one clean line per step, never the token; stdout keeps only messages', async () => {
+    const s = await startServer({ token: 'verboseTok' })
+    const listen = start(['listen', 'chat', '--url', s.address, '--json', '--verbose', '--token', 'verboseTok'])
+    await listen.waitErr(/listening on channel 'chat'/)
+    const a = await run(['send', 'chat', 'hello', '--url', s.address, '--verbose'], { SOCK_TOKEN: 'verboseTok' })
+    expect(a.code).toBe(0)
+    expect(a.out).toBe('')
+    const lines = a.err.trimEnd().split('\n')
+    for (const l of lines) expect(l).toMatch(/^sock: \d\d:\d\d:\d\d\.\d{3} chat 127\.0\.0\.1:\d+ (connect|probe|open|send|close)\b/)
+    const steps = lines.map((l) => l.split(' ')[4])
+    expect(steps.slice(0, 3)).toEqual(['connect', 'probe', 'open'])
+    expect(steps.at(-1)).toBe('close')
+    expect(steps.slice(3, -1)).toEqual(['send', 'send', 'send']) // the presence announcement, the message, the leave announcement
+    const [line] = await listen.waitOut(/.*\n/)
+    expect(JSON.parse(line!)).toMatchObject({ event: 'message', data: 'hello' }) // stdout: the message alone
+    await listen.waitErr(/ receive \{"type":1/)
+    expect(listen.err).toMatch(/ chat 127\.0\.0\.1:\d+ open \{"id":"[A-Za-z0-9]+"\}/)
+    expect(a.err + listen.err + listen.out).not.toContain('verboseTok')
+    listen.child.kill('SIGINT')
+    expect(await listen.exit).toBe(0)
+    // without --verbose, none of it
+    const quiet = await run(['send', 'chat', 'again', '--url', s.address, '--token', 'verboseTok'])
+    expect(quiet).toEqual({ code: 0, out: '', err: '' })
+  })
+})
+
 describe('sock list', () => {
   it('prints the instances as a table and as JSON; an empty channel prints [] or nothing', async () => {
     const s = await startServer()
@@ -419,7 +449,7 @@ describe('sock file on a terminal', () => {
     const closed = new Promise((resolve) => child.on('close', resolve))
     await waitFor(() => out.includes('room> '), WAIT, 'the prompt')
     child.stdin.write('typed line\r')
-    expect(await other.next(() => true, WAIT)).toEqual({ type: 1, data: 'typed line', from: 'carol' })
+    expect(await other.next(sent, WAIT)).toEqual({ type: 1, data: 'typed line', from: 'carol' })
     other.send({ type: 1, data: 'hi carol' })
     // The line is cleared, the message printed, and the prompt drawn again.
     await waitFor(() => /\r\x1b\[Kalice: hi carol\r?\n.*room> /.test(out), WAIT, `the message above the prompt in ${JSON.stringify(out)}`)
@@ -435,13 +465,13 @@ describe('sock chat', () => {
     const chat = start(['chat', 'chat', '--url', s.address, '--id', 'carol'])
     await chat.waitErr(/joined channel 'chat' as carol/)
     chat.write('hello everyone')
-    expect(await other.next(() => true, WAIT)).toEqual({ type: 1, data: 'hello everyone', from: 'carol' })
+    expect(await other.next(sent, WAIT)).toEqual({ type: 1, data: 'hello everyone', from: 'carol' })
     chat.write('message   yo there')
-    expect(await other.next(() => true, WAIT)).toEqual({ type: 1, data: 'yo there', from: 'carol' })
+    expect(await other.next(sent, WAIT)).toEqual({ type: 1, data: 'yo there', from: 'carol' })
     const path = join(tmp, 'note.txt')
     writeFileSync(path, 'a note')
     chat.write(`file ${path}`)
-    expect(await other.next(() => true, WAIT)).toEqual({ type: 2, data: `note.txt:${Buffer.from('a note').toString('base64')}`, from: 'carol' })
+    expect(await other.next(sent, WAIT)).toEqual({ type: 2, data: `note.txt:${Buffer.from('a note').toString('base64')}`, from: 'carol' })
     await chat.waitErr(/sent file note\.txt \(6 bytes\)/)
     other.send({ type: 1, data: 'hi carol' })
     await chat.waitOut(/^alice: hi carol$/m)
@@ -460,8 +490,8 @@ describe('sock chat', () => {
     const r = await run(['chat', 'chat', '--url', s.address], {}, 'one\nmessage two\n')
     expect(r.code).toBe(0)
     expect(r.out).toBe('')
-    expect(await other.next(() => true, WAIT)).toMatchObject({ type: 1, data: 'one' })
-    expect(await other.next(() => true, WAIT)).toMatchObject({ type: 1, data: 'two' })
+    expect(await other.next(sent, WAIT)).toMatchObject({ type: 1, data: 'one' })
+    expect(await other.next(sent, WAIT)).toMatchObject({ type: 1, data: 'two' })
   })
 
   it('reconnects after the server goes away and comes back, showing the state; end of input sends what was typed', async () => {
@@ -477,7 +507,7 @@ describe('sock chat', () => {
     const other = await rawPeer(`${s2.url}/channel/chat?id=alice`)
     chat.write('back again')
     chat.child.stdin.end()
-    expect(await other.next(() => true, WAIT)).toEqual({ type: 1, data: 'back again', from: 'carol' })
+    expect(await other.next(sent, WAIT)).toEqual({ type: 1, data: 'back again', from: 'carol' })
     expect(await chat.exit).toBe(0)
   })
 })

@@ -74,7 +74,8 @@ describe('replies and streams', () => {
     const bare = core()
     const events: string[] = []
     bare.on('feat', (e) => events.push(e))
-    const { s, sender } = await pair(bare)
+    // the full sender does not announce itself (presence), so that every event the bare kernel gets is a request's
+    const { s, sender } = await pair(bare, full({ presenceAnnounce: false }))
     expect(() => request(bare, 'feat', 'x')).toThrow(/replies feature: add it from 'sock-client\/replies'/)
     expect(() => handle(bare, 'feat', 'x', () => 1)).toThrow(/replies feature/)
     expect(() => stream(bare, 'feat', 'x', null, { to: 'a' })).toThrow(/replies feature/)

@@ -248,6 +248,30 @@ describe('Connection (fake socket, fake time)', () => {
     expect(c.offer('{"type":1,"data":"f"}').status).toBe('sent')
   })
 
+  it('waits for a URL the owner gives as a promise (a token function) on its own timer: no socket before it, ERR_TOKEN at connectTimeout', async () => {
+    const { c, o, log } = connection()
+    let give: ((url: string) => void) | undefined
+    o.url = (conn) => new Promise<string>((r) => (give = (t) => r(`${conn.address.url}/channel/ch?token=${t}`)))
+    await settle()
+    expect(FakeSocket.all).toHaveLength(0) // waiting for the token: no socket yet
+    expect(c.state).toBe('connecting')
+    give!('t1')
+    await settle()
+    expect(last().url).toBe('ws://a:1000/channel/ch?token=t1')
+    last().lose()
+    await vi.advanceTimersByTimeAsync(50) // the drawn backoff delay; this attempt's promise never settles
+    expect(FakeSocket.all).toHaveLength(1)
+    await vi.advanceTimersByTimeAsync(1999)
+    expect(log.filter((l) => l === 'error ERR_TOKEN')).toEqual([])
+    await vi.advanceTimersByTimeAsync(1) // connectTimeout (2000)
+    expect(log.slice(-3)).toEqual(['error ERR_TOKEN', 'reconnecting', 'reconnect 2 in 100'])
+    give!('late') // the timed-out attempt's token opens nothing
+    await settle()
+    expect(FakeSocket.all).toHaveLength(1)
+    c.close()
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
   it('close() rejects what is queued, closes the socket and leaves no timer', async () => {
     const { c } = connection()
     const q = c.offer('x') as { written: Promise<string> }

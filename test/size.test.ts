@@ -15,20 +15,22 @@ const KiB = 1024
 /** name -> what an application imports, the target (issue 14) and the ceiling while a target is not met. */
 const ENTRIES: Record<string, { code: string; target: number; ceiling?: number }> = {
   // Issue 15 added addressed events (t) and the hooks of requests to the kernel (8.80 -> 9.10 KiB), and replies and
-  // streams to the full client (13.32 -> 20.13 KiB).
-  'sock-client/core': { code: "export * from 'sock-client/core'", target: 5.0, ceiling: 9.3 },
-  'sock-client (full)': { code: "export * from 'sock-client'", target: 9.5, ceiling: 20.6 },
+  // streams to the full client (13.32 -> 20.13 KiB); issue 17 the token function, bounded joins and the debug log's
+  // call sites to the kernel, and presence and the debug log to the full client: with both, the kernel 9.94 KiB and
+  // the full client 23.03 KiB.
+  'sock-client/core': { code: "export * from 'sock-client/core'", target: 5.0, ceiling: 10.15 },
+  'sock-client (full)': { code: "export * from 'sock-client'", target: 9.5, ceiling: 23.5 },
   "import { isSockError } from 'sock-client'": { code: "export { isSockError } from 'sock-client'", target: 1.0 },
-  'a core app: setup, on, signal': { code: "import { SockClient } from 'sock-client/core'; const c = new SockClient(); c.setup('h:1'); c.on('a', 'b', () => {}); c.signal('a', 'b', 1)", target: 5.0, ceiling: 9.1 },
+  'a core app: setup, on, signal': { code: "import { SockClient } from 'sock-client/core'; const c = new SockClient(); c.setup('h:1'); c.on('a', 'b', () => {}); c.signal('a', 'b', 1)", target: 5.0, ceiling: 9.95 },
   // The design note's estimate for requests and replies was 1.5-2 KiB over the kernel.
   'sock-client/replies': { code: "export * from 'sock-client/replies'", target: 6.1 },
   'sock-client/streams': { code: "export * from 'sock-client/streams'", target: 8.0 },
-  'core + replies': { code: "import { SockClient } from 'sock-client/core'; import { replies, request, handle } from 'sock-client/replies'; export const c = new SockClient({ features: [replies] }); export { request, handle }", target: 7.0, ceiling: 13.1 },
-  'core + chunks + files': { code: "import { SockClient } from 'sock-client/core'; import { chunks } from 'sock-client/chunks'; import { files, sendFile } from 'sock-client/files'; export const c = new SockClient({ features: [chunks, files] }); export { sendFile }", target: 9.5, ceiling: 11.4 },
+  'core + replies': { code: "import { SockClient } from 'sock-client/core'; import { replies, request, handle } from 'sock-client/replies'; export const c = new SockClient({ features: [replies] }); export { request, handle }", target: 7.0, ceiling: 13.85 },
+  'core + chunks + files': { code: "import { SockClient } from 'sock-client/core'; import { chunks } from 'sock-client/chunks'; import { files, sendFile } from 'sock-client/files'; export const c = new SockClient({ features: [chunks, files] }); export { sendFile }", target: 9.5, ceiling: 12.25 },
 }
 const UMD: Record<string, { target: number; ceiling?: number }> = {
-  'sock-client.core.umd.min.js': { target: 5.5, ceiling: 9.2 },
-  'sock-client.umd.min.js': { target: 10, ceiling: 20.3 },
+  'sock-client.core.umd.min.js': { target: 5.5, ceiling: 10.0 },
+  'sock-client.umd.min.js': { target: 10, ceiling: 23.15 },
 }
 
 let dir: string
@@ -53,20 +55,27 @@ const line = (name: string, gzip: number, target: number) => `  ${name.padEnd(44
 describe('what each entry costs a page (esbuild, minified, gzip -9)', () => {
   it('every entry: printed with its target; at or under its target, or under the ceiling while the target is missed', async () => {
     const lines: string[] = []
+    const checks: Array<() => void> = []
     for (const [name, e] of Object.entries(ENTRIES)) {
       const r = await bundle(e.code)
       lines.push(line(name, r.gzip, e.target))
-      expect(r.inputs.filter((f) => /node_modules\/ws\/|^node:|dist\/(index|core|chunks)\b|websocket\.js/.test(f)), `${name} takes the Node build`).toEqual([])
-      if (e.ceiling === undefined) expect(r.gzip, name).toBeLessThanOrEqual(e.target * KiB)
-      else expect(r.gzip, `${name}: ${kib(r.gzip)} is over its ceiling of ${e.ceiling} KiB`).toBeLessThanOrEqual(e.ceiling * KiB)
+      checks.push(() => {
+        expect(r.inputs.filter((f) => /node_modules\/ws\/|^node:|dist\/(index|core|chunks)\b|websocket\.js/.test(f)), `${name} takes the Node build`).toEqual([])
+        if (e.ceiling === undefined) expect(r.gzip, name).toBeLessThanOrEqual(e.target * KiB)
+        else expect(r.gzip, `${name}: ${kib(r.gzip)} is over its ceiling of ${e.ceiling} KiB`).toBeLessThanOrEqual(e.ceiling * KiB)
+      })
     }
     for (const [file, e] of Object.entries(UMD)) {
       const gzip = gzipSync(readFileSync(join(root, 'dist', file)), { level: 9 }).length
       lines.push(line(file, gzip, e.target))
-      if (e.ceiling === undefined) expect(gzip, file).toBeLessThanOrEqual(e.target * KiB)
-      else expect(gzip, `${file}: ${kib(gzip)} is over its ceiling of ${e.ceiling} KiB`).toBeLessThanOrEqual(e.ceiling * KiB)
+      checks.push(() => {
+        if (e.ceiling === undefined) expect(gzip, file).toBeLessThanOrEqual(e.target * KiB)
+        else expect(gzip, `${file}: ${kib(gzip)} is over its ceiling of ${e.ceiling} KiB`).toBeLessThanOrEqual(e.ceiling * KiB)
+      })
     }
+    // Every figure first, then the checks: a failure still shows the whole table.
     console.log(['sizes (esbuild --bundle --minify --platform=browser through the exports map, gzip -9; UMD as shipped):', ...lines].join('\n'))
+    for (const check of checks) check()
   }, 60_000)
 
   it('a production build ships short messages; codes and every field stay', async () => {

@@ -1,9 +1,12 @@
 // Compile-only type tests: `npm test` runs `tsc --noEmit`, which fails if any @ts-expect-error line compiles.
 // Nothing here runs.
-import { NO_REPLY, ReplyCode, ReplyError, SockClient, type LifecycleInfo, type SockFile, type SockMessage } from '../src'
+import { NO_REPLY, ReplyCode, ReplyError, SockClient, UnauthorizedError, type DebugEntry, type Instance, type LifecycleInfo, type SockFile, type SockMessage } from '../src'
 import { chunks } from '../src/chunks'
 import { SockClient as CoreClient } from '../src/core'
+import { debug } from '../src/debug'
 import { files, sendFile } from '../src/files'
+import { presence, presenceOf } from '../src/presence'
+import { useChannel, useConnectionState, usePresence, useSignal, useSockClient } from '../src/react'
 
 type Events = {
   chat: { message: string; typing: { who: string }; file: SockFile }
@@ -170,4 +173,74 @@ export async function requestTypeTests(c: SockClient<Events, Requests>): Promise
   any.handle('whatever', 'thing', (d) => d)
   void x
   void new ReplyError(ReplyCode.BadRequest, 'too wide')
+}
+
+// Issue 17: token functions, bounded joins, the debug log, presence, React hooks.
+export function issue17Types(c: SockClient<Events>): void {
+  new SockClient({ token: 'demo' })
+  new SockClient({ token: () => 'fresh' })
+  new SockClient({ token: async ({ channel, address }) => `${channel}@${address}` })
+  new SockClient({
+    token: () => {
+      throw new UnauthorizedError('logged out')
+    },
+  })
+  // @ts-expect-error a token is a string or a function that gives one
+  new SockClient({ token: 42 })
+  // @ts-expect-error the function gives a string, not a number
+  new SockClient({ token: () => 42 })
+  // @ts-expect-error the function takes the attempt, not a string
+  new SockClient({ token: (s: string) => s })
+
+  void c.join('chat', { timeout: 5000 })
+  void c.join('chat', { signal: new AbortController().signal })
+  // @ts-expect-error timeout is a number of ms
+  void c.join('chat', { timeout: '5s' })
+  // @ts-expect-error unknown channel
+  void c.join('lobby', { timeout: 1 })
+
+  new SockClient({ debug: true })
+  new SockClient({ debug: (e: DebugEntry) => void [e.time, e.channel, e.address, e.event, e.rtt, e.length] })
+  // @ts-expect-error debug is true/false or a function
+  new SockClient({ debug: 'verbose' })
+  new SockClient({
+    debug: (e) => {
+      // @ts-expect-error not an event of the log
+      if (e.event === 'flush') return
+    },
+  })
+  // the kernel takes the debug option only with the feature (its options are typed on the full client)
+  new CoreClient({ features: [debug] })
+
+  new SockClient({ presenceInterval: 10_000, presenceAnnounce: false })
+  // @ts-expect-error presenceInterval is a number of ms
+  new SockClient({ presenceInterval: '10s' })
+  const p = c.presence('chat')
+  const offJoin: () => void = p.on('join', (i: Instance) => void [i.id, i.createdAt.getTime(), i.addresses])
+  p.on('change', (list) => void list.length)
+  // @ts-expect-error not a presence event
+  p.on('update', () => {})
+  // @ts-expect-error unknown channel
+  c.presence('lobby')
+  void p.list().then((l: Instance[]) => l)
+  offJoin()
+  void presenceOf(new CoreClient({ features: [presence] }), 'chat')
+}
+
+// The hooks take the typed client's events through their type parameters.
+export function hookTypes(c: SockClient<Events>): void {
+  const signal = useChannel<Events, 'game', 'move'>('game', 'move', (d, m) => void [d.x, d.y, m.from], c)
+  void signal('score', 3)
+  // @ts-expect-error wrong payload for the event
+  void signal('score', 'three')
+  // @ts-expect-error listener expects the wrong payload
+  useChannel<Events, 'game', 'score'>('game', 'score', (d: string) => void d, c)
+  useChannel<Events, 'chat'>('chat', (event, m) => void [event === 'typing', m.data], c)
+  useSignal('anything', 'message', (text: string) => void text.toUpperCase())
+  const state: 'connecting' | 'open' | 'reconnecting' | 'closed' | 'giveup' | undefined = useConnectionState('chat')
+  const people: readonly Instance[] = usePresence('chat', c)
+  // @ts-expect-error the list is read-only
+  people.push()
+  const client: SockClient<Events> = useSockClient(c)
+  void [state, client]
 }

@@ -34,6 +34,8 @@
   function listen(ch) {
     // Answers pings (requests): whoever asks gets our name and how long we have been here, as a reply.
     client.handle(ch, 'ping', () => ({ name, since: started }))
+    // Who is in the channel: REST every few seconds, and at once when a sock-client peer joins or leaves.
+    client.presence(ch).on('change', () => ch === current && renderPeople())
     client.on(ch, 'message', (text, m) => push(ch, { kind: 'text', from: m.from, text }))
     client.on(ch, 'file', (file, m) => {
       const t = transfers.get(`in:${ch}:${m.from}`)
@@ -124,19 +126,12 @@
     $('drop-channel').textContent = `#${ch}`
     renderChannels()
     renderMessages()
-    refreshPeople()
+    renderPeople()
   }
 
-  async function refreshPeople() {
+  function renderPeople() {
     const ch = current
-    let list = []
-    try {
-      list = await client.instances(ch)
-    } catch {
-      return // the server is away: keep the last list, the state pill says why
-    }
-    if (ch !== current) return
-    list.sort((a, b) => a.createdAt - b.createdAt)
+    const list = [...client.presence(ch).snapshot()].sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
     $('people-count').textContent = String(list.length)
     $('people').replaceChildren(
       ...list.map((i) => {
@@ -180,7 +175,6 @@
       c.address = info.address
       if (event === 'error' && info.error) push(info.channel, { kind: 'system', text: info.error.message })
       renderChannels()
-      if (event === 'open' && info.channel === current) refreshPeople()
     })
     for (const ch of channels.keys()) listen(ch)
     for (const ch of channels.keys()) client.join(ch).catch((e) => push(ch, { kind: 'system', text: e.message }))
@@ -265,5 +259,4 @@
   for (const ch of ['general', 'random', 'dev']) channels.set(ch, { messages: [], unread: 0, state: 'connecting', address: '' })
   connect()
   select('general')
-  setInterval(refreshPeople, 2000)
 })()

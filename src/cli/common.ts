@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util'
 import { parseAddress, type Address } from '../address'
 import type { LifecycleInfo } from '../client'
+import { debugLine, type DebugEntry } from '../debug'
 import { SockClient, type SockClientOptions } from '../full'
 import { isSockError, type SockError } from '../errors'
 import { checkChannel } from '../protocol'
@@ -75,12 +76,14 @@ export const CLIENT_OPTIONS: Options = {
   token: { type: 'string', short: 't' },
   id: { type: 'string' },
   limit: { type: 'string' },
+  verbose: { type: 'boolean' },
 }
 
 export const CLIENT_HELP = `  -u, --url <addr>     server: host:port or a ws:// / wss:// URL (default ${DEFAULT_URL})
   -t, --token <token>  server token (default: $SOCK_TOKEN, else the server's default)
       --id <id>        instance id to join with, letters and digits (default: the server picks one)
       --limit <bytes>  the server's frame limit (default 1024)
+      --verbose        the client's debug log on stderr: connect, open, send, retries, ... (never the token)
   -h, --help           this help`
 
 /** One-shot commands give up quickly: a script must not hang on a dead server. */
@@ -114,7 +117,8 @@ export function makeClient(values: Record<string, string | boolean | undefined>,
   const id = values.id as string | undefined
   if (id !== undefined && !/^[A-Za-z0-9]+$/.test(id)) throw usageError(`invalid --id '${clean(id)}': an instance id is ASCII letters and digits only; omit --id to let the server pick one`)
   const maxFrameBytes = intOption('limit', values.limit, 128)
-  const client = new SockClient({ id, token, maxFrameBytes, ...extra })
+  const debug = values.verbose === true ? (e: DebugEntry) => process.stderr.write(`${clean(debugLine(e).replace('[sock-client]', 'sock:'))}\n`) : undefined
+  const client = new SockClient({ id, token, maxFrameBytes, debug, ...extra })
   client.setup(address.url)
   return { client, address, token }
 }
