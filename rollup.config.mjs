@@ -60,7 +60,10 @@ const NODE_IN_BROWSER = "sock-client/node holds the Node stream adapters and run
 const serverBrowserStub = {
   name: 'server-browser-stub',
   generateBundle() {
-    for (const [fileName, text] of [['server.browser.js', SERVER_IN_BROWSER], ['node.browser.js', NODE_IN_BROWSER]]) {
+    for (const [fileName, text] of [
+      ['server.browser.js', SERVER_IN_BROWSER],
+      ['node.browser.js', NODE_IN_BROWSER],
+    ]) {
       this.emitFile({ type: 'asset', fileName, source: `// ${text}\nimport ${JSON.stringify(`./ERROR ${text}`)}\nthrow new Error(${JSON.stringify(text)})\n` })
     }
   },
@@ -83,7 +86,8 @@ const browserSwaps = (production) => {
  * with one name cache across every chunk and entry of a build, so a member keeps its name wherever it is used.
  * The list is what the classes declare private; `npm test` checks that no public name is in it.
  */
-export const MANGLED = /^(raw|retries|openedAt|lastReason|failure|queue|queuedBytes|waiting|nextPingAt|probeSentAt|lostAt|draining|refusedInbound|setState|stalled|schedule|probe|onWhoami|detach|lost|flush|awaitDrain|write|rejectQueue|stopTimers|emitter|channels|prefix|seq|wake|checkSetup|lifecycle|listen|joinedCheck|waiters|keys|any|settle|index|seen|hosts|ports|entries|forms|createdAt|failed|every|partial|finished|pending|timer|drop|finish|sweep|stop|clear|limits|onTimeout|str|client)$/
+export const MANGLED =
+  /^(raw|retries|openedAt|lastReason|failure|queue|queuedBytes|waiting|nextPingAt|probeSentAt|lostAt|draining|refusedInbound|setState|stalled|schedule|probe|onWhoami|detach|lost|flush|awaitDrain|write|rejectQueue|stopTimers|emitter|channels|prefix|seq|wake|checkSetup|lifecycle|listen|joinedCheck|waiters|keys|any|settle|index|seen|hosts|ports|entries|forms|createdAt|failed|every|partial|finished|pending|timer|drop|finish|sweep|stop|clear|limits|onTimeout|str|client)$/
 const mangle = (nameCache) => terser({ ecma: 2020, compress: { passes: 2 }, nameCache, format: { comments: /^!/ } })
 
 /** A minified UMD bundle for a script tag: `window.Sock`. */
@@ -110,7 +114,14 @@ const browser = {
   // Not minified: the application's bundler minifies, and needs the /* @__PURE__ */ annotations terser would drop.
   plugins: [browserSwaps(true), ts()],
   // The errors in a chunk of their own: `import { isSockError }` then brings only them.
-  output: { dir: 'dist/browser', format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js', sourcemap: 'hidden', manualChunks: (id) => (/\/src\/(errors|secrets|dev-production)\.ts$/.test(id) ? 'errors' : undefined) },
+  output: {
+    dir: 'dist/browser',
+    format: 'es',
+    entryFileNames: '[name].js',
+    chunkFileNames: 'chunks/[name]-[hash].js',
+    sourcemap: 'hidden',
+    manualChunks: (id) => (/\/src\/(errors|secrets|dev-production)\.ts$/.test(id) ? 'errors' : undefined),
+  },
 }
 
 const executable = { name: 'executable', writeBundle: () => chmodSync('dist/cli.js', 0o755) }

@@ -128,10 +128,14 @@ async function latency() {
   const rtt = new Float64Array(n)
   for (let i = 0; i < warmup + n; i++) {
     const t0 = performance.now()
-    const got = await deadline(new Promise((resolve) => {
-      pending = resolve
-      a.send(texts[i])
-    }), 5000, `pong ${i}`)
+    const got = await deadline(
+      new Promise((resolve) => {
+        pending = resolve
+        a.send(texts[i])
+      }),
+      5000,
+      `pong ${i}`,
+    )
     if (got !== texts[i]) throw new Error(`pong ${i} carried the wrong payload`)
     if (i >= warmup) rtt[i - warmup] = (performance.now() - t0) * 1000
   }

@@ -19,7 +19,7 @@ const channelUrl = (base) => `${base}/channel/${CHANNEL}`
 const plainFrame = (text) => '{"type":1,"data":' + JSON.stringify(text) + '}'
 
 /** Full jitter, as sock-client's backoff: retry n waits random in [0, min(maxDelay, minDelay * factor^(n-1))]. */
-export const jitterCap = (attempt, p) => Math.min(p.maxDelay, p.minDelay * Math.pow(p.factor, attempt - 1))
+export const jitterCap = (attempt, p) => Math.min(p.maxDelay, p.minDelay * p.factor ** (attempt - 1))
 
 function opened(target, event, what) {
   return deadline(new Promise((resolve) => target.addEventListener(event, resolve, { once: true })), OPEN_TIMEOUT, what)
@@ -35,10 +35,14 @@ const ws = {
       const f = JSON.parse(d.toString())
       if (f.type === 1) onText(f.data)
     })
-    await deadline(new Promise((resolve, reject) => {
-      sock.once('open', resolve)
-      sock.once('close', () => reject(new Error('ws closed before open')))
-    }), OPEN_TIMEOUT, 'ws open')
+    await deadline(
+      new Promise((resolve, reject) => {
+        sock.once('open', resolve)
+        sock.once('close', () => reject(new Error('ws closed before open')))
+      }),
+      OPEN_TIMEOUT,
+      'ws open',
+    )
     return { send: (text) => sock.send(plainFrame(text)), close: () => sock.terminate() }
   },
   reconnecting(base, p, on) {
@@ -133,29 +137,26 @@ const socketio = {
   async connect(base, onText) {
     const s = io(base.replace(/^ws/, 'http'), { transports: ['websocket'], forceNew: true, reconnection: false })
     s.on('message', onText)
-    await deadline(new Promise((resolve, reject) => {
-      s.once('connect', resolve)
-      s.once('connect_error', reject)
-    }), OPEN_TIMEOUT, 'socket.io connect')
+    await deadline(
+      new Promise((resolve, reject) => {
+        s.once('connect', resolve)
+        s.once('connect_error', reject)
+      }),
+      OPEN_TIMEOUT,
+      'socket.io connect',
+    )
     return { send: (text) => s.emit('message', text), close: () => s.disconnect() }
   },
   reconnecting(base, p, on) {
     // socket.io's own jitter: delay n = min(max, min * factor^(n-1)) * (1 +/- 0.5 * random).
     const s = io(base.replace(/^ws/, 'http'), { transports: ['websocket'], forceNew: true, reconnectionDelay: p.minDelay, reconnectionDelayMax: p.maxDelay })
     s.on('connect', () => on.open())
-    s.io.on('reconnect_attempt', (attempt) => on.retry({ attempt, cap: Math.min(p.maxDelay, 1.5 * p.minDelay * Math.pow(p.factor, attempt - 1)) }))
+    s.io.on('reconnect_attempt', (attempt) => on.retry({ attempt, cap: Math.min(p.maxDelay, 1.5 * p.minDelay * p.factor ** (attempt - 1)) }))
     return { close: () => s.disconnect() }
   },
 }
 
-export const CLIENTS = [
-  ws,
-  sockClient('sock-message', 'message'),
-  sockClient('sock-event', 'event'),
-  rwsLike('rws', RWS),
-  rwsLike('partysocket', PartySocket),
-  socketio,
-]
+export const CLIENTS = [ws, sockClient('sock-message', 'message'), sockClient('sock-event', 'event'), rwsLike('rws', RWS), rwsLike('partysocket', PartySocket), socketio]
 
 export const byId = (id) => {
   const c = CLIENTS.find((x) => x.id === id)

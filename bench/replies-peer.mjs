@@ -48,7 +48,19 @@ const kinds = {
     async requester() {
       const c = await sockClient('requester')
       await c.join(CH)
-      await deadline((async () => { for (;;) { try { return await c.request(CH, 'ack', undefined, { timeout: 500 }) } catch { await sleep(50) } } })(), 10_000, 'the responder')
+      await deadline(
+        (async () => {
+          for (;;) {
+            try {
+              return await c.request(CH, 'ack', undefined, { timeout: 500 })
+            } catch {
+              await sleep(50)
+            }
+          }
+        })(),
+        10_000,
+        'the responder',
+      )
       const event = o.fast ? 'ack' : 'echo'
       return { request: (d) => c.request(CH, event, o.fast ? undefined : d, { timeout: 10_000 }), check: (d, r) => (o.fast ? r === undefined : r?.t === d.t) }
     },
@@ -64,7 +76,19 @@ const kinds = {
     async requester() {
       const s = io(o.base, { transports: ['websocket'], auth: { role: 'requester' } })
       await deadline(new Promise((r) => s.once('connect', r)), 10_000, 'socket.io connect')
-      await deadline((async () => { for (;;) { try { return await s.timeout(500).emitWithAck('echo', { t: 'probe' }) } catch { await sleep(50) } } })(), 10_000, 'the responder')
+      await deadline(
+        (async () => {
+          for (;;) {
+            try {
+              return await s.timeout(500).emitWithAck('echo', { t: 'probe' })
+            } catch {
+              await sleep(50)
+            }
+          }
+        })(),
+        10_000,
+        'the responder',
+      )
       return { request: (d) => s.timeout(10_000).emitWithAck('echo', d), check: (d, r) => r?.t === d.t }
     },
   },
@@ -93,14 +117,24 @@ const kinds = {
         if (f.type !== 7) return
         const env = JSON.parse(f.data)
         const w = waiting.get(env.r)
-        if (w) (waiting.delete(env.r), w(env.d))
+        if (w) waiting.delete(env.r), w(env.d)
       })
-      const request = (d) => new Promise((resolve) => {
-        const id = `q${++n}`
-        waiting.set(id, resolve)
-        ws.send(JSON.stringify({ type: 7, data: JSON.stringify({ i: id, e: 'echo', q: 10_000, d }) }))
-      })
-      await deadline((async () => { for (;;) { const r = await Promise.race([request({ t: 'probe' }), sleep(300).then(() => 'none')]); if (r !== 'none') return } })(), 10_000, 'the responder')
+      const request = (d) =>
+        new Promise((resolve) => {
+          const id = `q${++n}`
+          waiting.set(id, resolve)
+          ws.send(JSON.stringify({ type: 7, data: JSON.stringify({ i: id, e: 'echo', q: 10_000, d }) }))
+        })
+      await deadline(
+        (async () => {
+          for (;;) {
+            const r = await Promise.race([request({ t: 'probe' }), sleep(300).then(() => 'none')])
+            if (r !== 'none') return
+          }
+        })(),
+        10_000,
+        'the responder',
+      )
       return { request, check: (d, r) => r?.t === d.t }
     },
   },
@@ -109,13 +143,17 @@ const kinds = {
 function open(url) {
   const ws = new WebSocket(url)
   ws.on('error', () => {})
-  return deadline(new Promise((resolve, reject) => {
-    ws.once('open', () => {
-      ws.send('{"type":-1,"data":""}')
-      resolve(ws)
-    })
-    ws.once('close', () => reject(new Error('ws closed before open')))
-  }), 10_000, 'ws open')
+  return deadline(
+    new Promise((resolve, reject) => {
+      ws.once('open', () => {
+        ws.send('{"type":-1,"data":""}')
+        resolve(ws)
+      })
+      ws.once('close', () => reject(new Error('ws closed before open')))
+    }),
+    10_000,
+    'ws open',
+  )
 }
 
 // ---------- roles ----------
@@ -183,14 +221,19 @@ async function reader() {
   let total = 0
   let done
   const finished = new Promise((r) => (done = r))
-  c.handleStream(CH, 'up', async (rd) => {
-    for await (const p of rd) {
-      total += p.length
-      if (o.sleepMs) await sleep(o.sleepMs)
-    }
-    done()
-    return total
-  }, { window: o.window })
+  c.handleStream(
+    CH,
+    'up',
+    async (rd) => {
+      for await (const p of rd) {
+        total += p.length
+        if (o.sleepMs) await sleep(o.sleepMs)
+      }
+      done()
+      return total
+    },
+    { window: o.window },
+  )
   await c.join(CH)
   report({ type: 'ready' })
   await deadline(finished, 600_000, 'the stream to end')

@@ -80,7 +80,11 @@ const measure = {
     const n = P.throughput.n
     // Correctness gates: every reply matched its request, and the responder ran each request once (no duplicates).
     const extra = done.runs - r.requests
-    return { value: { reqPerSec: r.reqPerSec, cpuA: r.cpuUs / n, cpuB: (b1.us - b0.us) / n, cpuS: (s1.us - s0.us) / n }, ok: r.wrong === 0 && extra >= 0 && extra <= 2, detail: { ...r, runs: done.runs } }
+    return {
+      value: { reqPerSec: r.reqPerSec, cpuA: r.cpuUs / n, cpuB: (b1.us - b0.us) / n, cpuS: (s1.us - s0.us) / n },
+      ok: r.wrong === 0 && extra >= 0 && extra <= 2,
+      detail: { ...r, runs: done.runs },
+    }
   },
   async stream(limit, sleepMs) {
     // The slow reader's run measures retained memory: every process samples after a full GC.
@@ -131,7 +135,8 @@ if (only.includes('requests')) {
   log('requests latency:')
   for (let i = 0; i < reps; i++) for (const k of KINDS.map((_, j) => KINDS[(j + i) % KINDS.length])) await rep(`latency ${k.id}`, () => measure.latency(k))
   log('\nrequests throughput:')
-  for (const c of P.throughput.inFlight) for (let i = 0; i < reps; i++) for (const k of KINDS.map((_, j) => KINDS[(j + i) % KINDS.length])) await rep(`throughput ${c} ${k.id}`, () => measure.throughput(k, c))
+  for (const c of P.throughput.inFlight)
+    for (let i = 0; i < reps; i++) for (const k of KINDS.map((_, j) => KINDS[(j + i) % KINDS.length])) await rep(`throughput ${c} ${k.id}`, () => measure.throughput(k, c))
   log('\n')
 }
 if (only.includes('streams')) {
@@ -165,21 +170,37 @@ if (only.includes('requests')) {
   lines.push(`| round trip p50 (µs) | ${KINDS.map((k) => cell(`latency ${k.id}`, 'p50', us)).join(' | ')} |`)
   lines.push(`| round trip p99 (µs) | ${KINDS.map((k) => cell(`latency ${k.id}`, 'p99', us)).join(' | ')} |`)
   for (const c of P.throughput.inFlight) lines.push(`| throughput, ${c} in flight (req/s) | ${KINDS.map((k) => cell(`throughput ${c} ${k.id}`, 'reqPerSec', rate)).join(' | ')} |`)
-  for (const [m, who] of [['cpuA', 'requester'], ['cpuB', 'responder'], ['cpuS', 'server']]) lines.push(`| CPU per request, ${who}, 16 in flight (µs) | ${KINDS.map((k) => cell(`throughput 16 ${k.id}`, m, us2)).join(' | ')} |`)
+  for (const [m, who] of [
+    ['cpuA', 'requester'],
+    ['cpuB', 'responder'],
+    ['cpuS', 'server'],
+  ])
+    lines.push(`| CPU per request, ${who}, 16 in flight (µs) | ${KINDS.map((k) => cell(`throughput 16 ${k.id}`, m, us2)).join(' | ')} |`)
   const p = (id) => med(`latency ${id}`, 'p50').median
   const t = (c, id) => med(`throughput ${c} ${id}`, 'reqPerSec').median
   targets.push([`sock-client request p50 ≤ 1.1× the relayed raw-ws round trip`, p('sock') <= 1.1 * p('ws'), `${(p('sock') / p('ws')).toFixed(2)}×`])
-  for (const c of P.throughput.inFlight) targets.push([`request throughput ≥ 1.5× relayed socket.io, ${c} in flight`, t(c, 'sock') >= 1.5 * t(c, 'socket.io'), `${(t(c, 'sock') / t(c, 'socket.io')).toFixed(2)}×`])
-  for (const c of P.throughput.inFlight) targets.push([`fast replies ≥ 1.2× full replies, ${c} in flight`, t(c, 'sock-fast') >= 1.2 * t(c, 'sock'), `${(t(c, 'sock-fast') / t(c, 'sock')).toFixed(2)}×`])
+  for (const c of P.throughput.inFlight)
+    targets.push([`request throughput ≥ 1.5× relayed socket.io, ${c} in flight`, t(c, 'sock') >= 1.5 * t(c, 'socket.io'), `${(t(c, 'sock') / t(c, 'socket.io')).toFixed(2)}×`])
+  for (const c of P.throughput.inFlight)
+    targets.push([`fast replies ≥ 1.2× full replies, ${c} in flight`, t(c, 'sock-fast') >= 1.2 * t(c, 'sock'), `${(t(c, 'sock-fast') / t(c, 'sock')).toFixed(2)}×`])
 }
 if (only.includes('streams')) {
   lines.push('', '| stream | value |', '|---|---|')
   lines.push(`| ${P.streams.bytes >> 20} MiB writer → reader, 1 KiB-limit server (MB/s) | ${cell('stream 1024', 'mbPerSec', (v) => v.toFixed(1))} |`)
   lines.push(`| ${P.streams.bytes >> 20} MiB writer → reader, 64 KiB-limit server (MB/s) | ${cell('stream 65536', 'mbPerSec', (v) => v.toFixed(1))} |`)
-  for (const [m, who] of [['writer', 'writer'], ['server', 'server'], ['reader', 'reader']]) lines.push(`| peak retained heap + external above start, ${who}, ${P.streams.slowBytes >> 10} KiB to a reader sleeping 1 ms per piece (window ${P.streams.window} pieces of ≤ 1 KiB) | ${cell('stream slow', m, kib)} |`)
+  for (const [m, who] of [
+    ['writer', 'writer'],
+    ['server', 'server'],
+    ['reader', 'reader'],
+  ])
+    lines.push(
+      `| peak retained heap + external above start, ${who}, ${P.streams.slowBytes >> 10} KiB to a reader sleeping 1 ms per piece (window ${P.streams.window} pieces of ≤ 1 KiB) | ${cell('stream slow', m, kib)} |`,
+    )
 }
 const seconds = ((Date.now() - started) / 1000).toFixed(0)
 console.log(`\n${lines.join('\n')}\n`)
-console.log(`Medians of ${reps} repetitions (min–max) of fresh server, responder and requester processes on 127.0.0.1; ⚠ marks a run that failed a gate (a wrong reply, a duplicate execution, bytes lost). ${P.latency.n} sequential requests for latency (after ${P.latency.warmup}); ${P.throughput.n} per throughput run (after ${P.throughput.warmup}), 64-byte payloads. Load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after; ${seconds} s.`)
+console.log(
+  `Medians of ${reps} repetitions (min–max) of fresh server, responder and requester processes on 127.0.0.1; ⚠ marks a run that failed a gate (a wrong reply, a duplicate execution, bytes lost). ${P.latency.n} sequential requests for latency (after ${P.latency.warmup}); ${P.throughput.n} per throughput run (after ${P.throughput.warmup}), 64-byte payloads. Load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after; ${seconds} s.`,
+)
 if (targets.length) console.log(`\nTargets:\n${targets.map(([n, pass, v]) => `- ${pass ? '✅' : '❌'} ${n}: ${v}`).join('\n')}`)
 process.exit(Object.values(results).some((r) => r.errors.length) ? 1 : 0)

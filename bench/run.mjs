@@ -318,7 +318,11 @@ function targets() {
       if (!Number.isFinite(r)) continue
       const me = stat(sc, key, id).median
       const behind = OTHERS.filter((o) => stat(sc, key, o)?.median >= me)
-      check(`${id} ${what} ≥ 0.9× ws and ahead of the others`, r >= 0.9 && !behind.length, `${r.toFixed(2)}× ws${behind.length ? `; not ahead of ${behind.join(', ')}` : '; ahead of every other client'}`)
+      check(
+        `${id} ${what} ≥ 0.9× ws and ahead of the others`,
+        r >= 0.9 && !behind.length,
+        `${r.toFixed(2)}× ws${behind.length ? `; not ahead of ${behind.join(', ')}` : '; ahead of every other client'}`,
+      )
     }
     const lp = ratio('latency', 'p50', id)
     if (Number.isFinite(lp)) check(`${id} latency p50 ≤ 1.1× ws`, lp <= 1.1, `${lp.toFixed(2)}× ws`)

@@ -43,5 +43,9 @@ console.log('\nself time:')
 for (const [k, t] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(t)}  ${k}`)
 if (under) {
   console.log(`\ntotal time under /${under.source}/:`)
-  for (const [k, t] of [...incl].filter(([k]) => under.test(k)).sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(t)}  ${k}`)
+  for (const [k, t] of [...incl]
+    .filter(([k]) => under.test(k))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top))
+    console.log(`${pct(t)}  ${k}`)
 }

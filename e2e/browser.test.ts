@@ -121,7 +121,12 @@ describe('in the browser', () => {
     const ctx = await context()
     const page = await openPage(ctx, `${pages.origin}/pages/umd.html`)
     await joinChat(page, server.address, 'alice')
-    const outcome = await page.evaluate(() => (window as any).client.instances('chat').then(() => 'listed', (e: any) => e.name))
+    const outcome = await page.evaluate(() =>
+      (window as any).client.instances('chat').then(
+        () => 'listed',
+        (e: any) => e.name,
+      ),
+    )
     expect(outcome).toBe('RestError')
   })
 
@@ -177,7 +182,7 @@ describe('in the browser', () => {
     let size = 0
     let sum = 0
     node.handleStream('chat', 'upload', async (reader, meta: { name: string }) => {
-      for await (const p of reader) for (const b of p as Uint8Array) (size++, (sum = (sum + b) % 65521))
+      for await (const p of reader) for (const b of p as Uint8Array) size++, (sum = (sum + b) % 65521)
       return { name: meta.name, size }
     })
     await node.join('chat')

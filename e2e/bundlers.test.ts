@@ -37,7 +37,14 @@ const SERVER = `import { createSockServer } from 'sock-client/server'\ncreateSoc
 const FIX = /sock-client\/server is the embedded Sock server and runs in Node only; in browser code, import \{ SockClient \} from 'sock-client'/
 
 /** Node code that must not reach a page: a require(), a node: import, a Node built-in, `ws` (its server, its handshake, its browser stub). */
-const NODE_CODE = [/\brequire\s*\(/, /["'`]node:/, /\bfrom\s*["'](?:events|http|https|net|tls|crypto|stream|zlib|url|buffer|fs|path|os|util)["']/, /WebSocketServer/, /Sec-WebSocket-Key/, /ws does not work in the browser/]
+const NODE_CODE = [
+  /\brequire\s*\(/,
+  /["'`]node:/,
+  /\bfrom\s*["'](?:events|http|https|net|tls|crypto|stream|zlib|url|buffer|fs|path|os|util)["']/,
+  /WebSocketServer/,
+  /Sec-WebSocket-Key/,
+  /ws does not work in the browser/,
+]
 
 type Entry = 'main' | 'server'
 /** Builds `web/<entry>.js` into `out` the way the bundler's documentation does; resolves with the warnings it printed. */

@@ -47,11 +47,7 @@ it('lets two users chat, lists them, sends a file with progress, and is screensh
   const alice = await open('alice')
   const bob = await open('bob')
   // each channel shows its state and address
-  expect(await alice.locator('#channels li').allTextContents()).toEqual([
-    `# generalopen · ${server.address}`,
-    `# randomopen · ${server.address}`,
-    `# devopen · ${server.address}`,
-  ])
+  expect(await alice.locator('#channels li').allTextContents()).toEqual([`# generalopen · ${server.address}`, `# randomopen · ${server.address}`, `# devopen · ${server.address}`])
 
   await send(alice, 'Hi Bob! Sock is up, can you see me?')
   await expect.poll(() => bubbles(bob)).toEqual(['Hi Bob! Sock is up, can you see me?'])
@@ -77,10 +73,7 @@ it('lets two users chat, lists them, sends a file with progress, and is screensh
   await expect.poll(async () => (await bubbles(bob)).at(-1)).toBe('Got notes.txt, thanks!')
 
   // the live instance list (REST) shows both users
-  await expect.poll(() => alice.locator('#people li').allTextContents(), { timeout: 5000 }).toEqual([
-    expect.stringMatching(/^ALalice\(you\)since /),
-    expect.stringMatching(/^BObobsince /),
-  ])
+  await expect.poll(() => alice.locator('#people li').allTextContents(), { timeout: 5000 }).toEqual([expect.stringMatching(/^ALalice\(you\)since /), expect.stringMatching(/^BObobsince /)])
 
   // a request: alice pings bob (addressed), bob's page answers with its name
   await alice.click('#people li:nth-child(2) button.ping')

@@ -72,7 +72,14 @@ describe('flow control in Chromium', () => {
     expect(outcome.rejected, JSON.stringify(outcome)).toBeGreaterThan(5000)
     expect(outcome.sent + outcome.rejected + outcome.buffered).toBe(20_000)
     tcp().resume()
-    await page.waitForFunction(() => { const o = (window as any).outcome; return o.sent + o.rejected === 20_000 }, undefined, { timeout: 15_000 })
+    await page.waitForFunction(
+      () => {
+        const o = (window as any).outcome
+        return o.sent + o.rejected === 20_000
+      },
+      undefined,
+      { timeout: 15_000 },
+    )
     const final = await page.evaluate(() => (window as any).outcome)
     await new Promise((r) => setTimeout(r, 300))
     expect(connections).toBe(1)

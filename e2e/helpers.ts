@@ -32,7 +32,7 @@ export async function startPageServer(options: { csp?: string } = {}): Promise<P
     const mount = Object.keys(mounts).find((m) => path.startsWith(m))
     const base = mount && mounts[mount]!
     const file = base && normalize(join(base, decodeURIComponent(path.slice(mount.length))))
-    if (!base || !file || !file.startsWith(base + sep) || !statSync(file, { throwIfNoEntry: false })?.isFile()) {
+    if (!base || !file?.startsWith(base + sep) || !statSync(file, { throwIfNoEntry: false })?.isFile()) {
       res.writeHead(404)
       return void res.end()
     }

@@ -64,7 +64,7 @@ function checkHost(host: unknown, input: unknown): string {
 export function show(v: unknown): string {
   let t: string
   try {
-    t = typeof v === 'string' ? `'${v}'` : JSON.stringify(v) ?? String(v)
+    t = typeof v === 'string' ? `'${v}'` : (JSON.stringify(v) ?? String(v))
   } catch {
     t = String(v)
   }
@@ -144,7 +144,10 @@ export function parseAddress(input: unknown, name?: string): Address {
       throw new AddressError(input, DEV ? `invalid URL ${show(input)}` : 'invalid URL')
     }
     if (u.search || u.hash || u.username || u.password) {
-      throw new AddressError(input, DEV ? `${show(input)} has a query, fragment or credentials: give only scheme, host, port and base path (pass the token as an option)` : 'query, fragment or credentials in the address')
+      throw new AddressError(
+        input,
+        DEV ? `${show(input)} has a query, fragment or credentials: give only scheme, host, port and base path (pass the token as an option)` : 'query, fragment or credentials in the address',
+      )
     }
     const secure = proto === 'wss' || proto === 'https'
     const port = u.port === '' ? (secure ? 443 : 80) : u.port
@@ -220,7 +223,13 @@ export class AddressBook {
     if (typeof a === 'string') {
       p = b === undefined || (typeof b === 'string' && !/^\d+$/.test(b)) ? { entries: alone(parseAddress(a)), mode: checkMode(b) } : { entries: alone(makeAddress(a, b)), mode: checkMode(c) }
     } else if (this.forms) p = this.forms.parse(args)
-    else throw new AddressError(a, DEV ? `setup() cannot use ${show(a)} here: this client takes one address ('host:port', (host, port) or a URL); lists and named addresses need the addresses feature from 'sock-client/addresses'` : 'one address only')
+    else
+      throw new AddressError(
+        a,
+        DEV
+          ? `setup() cannot use ${show(a)} here: this client takes one address ('host:port', (host, port) or a URL); lists and named addresses need the addresses feature from 'sock-client/addresses'`
+          : 'one address only',
+      )
     this.hosts = p.hosts
     this.ports = p.ports
     this.listType = p.listType ?? 'mix'

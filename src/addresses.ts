@@ -5,7 +5,21 @@
  * arrives over several servers once (by envelope id), ignoring what its own instances on other servers relay back.
  * Failover needs nothing more than the core: its one connection rotates through the addresses.
  */
-import { AddressBook as Book, asList, checkMode, makeAddress, parseAddress, show, type Address, type AddressList, type ListType, type NamedAddress, type Parsed, type Port, type SetupForms } from './address'
+import {
+  AddressBook as Book,
+  asList,
+  checkMode,
+  makeAddress,
+  parseAddress,
+  show,
+  type Address,
+  type AddressList,
+  type ListType,
+  type NamedAddress,
+  type Parsed,
+  type Port,
+  type SetupForms,
+} from './address'
 import { Channel, type ChannelHost, type SendReport, type Tracker } from './channel'
 import type { Connection } from './connection'
 import { DEV } from './dev'
@@ -24,7 +38,10 @@ export function mix(hosts: readonly string[], ports: readonly Port[]): AddressLi
 /** Pairs hosts and ports by index; throws `AddressError` (with both arrays) when their lengths differ. */
 export function flat(hosts: readonly string[], ports: readonly Port[]): AddressList {
   if (hosts.length !== ports.length) {
-    const err = new AddressError([hosts, ports], DEV ? `flat list needs as many ports as hosts: got ${hosts.length} hosts and ${ports.length} ports; use 'mix' for every combination` : 'flat: lengths differ')
+    const err = new AddressError(
+      [hosts, ports],
+      DEV ? `flat list needs as many ports as hosts: got ${hosts.length} hosts and ${ports.length} ports; use 'mix' for every combination` : 'flat: lengths differ',
+    )
     err.ips = hosts.map(hideSecrets)
     err.ports = ports
     throw err
@@ -145,7 +162,6 @@ export const addresses: Feature = {
   setup: forms,
   channel: (name, list, mode, host) => (mode === 'broadcast' && list.length > 1 ? new BroadcastChannel(name, list, host) : undefined),
 }
-
 
 /** The address book with every `setup()` form (what `client.connection` is in `sock-client`). */
 export class AddressBook extends Book {

@@ -23,7 +23,7 @@ export const DEFAULT_RECONNECT: ReconnectOptions = {
 
 /** The jitter window of retry `attempt` (1-based): `min(maxDelay, minDelay * factor^(attempt - 1))`. */
 export function backoffCap(attempt: number, o: ReconnectOptions): number {
-  return Math.min(o.maxDelay, o.minDelay * Math.pow(o.factor, Math.max(0, attempt - 1)))
+  return Math.min(o.maxDelay, o.minDelay * o.factor ** Math.max(0, attempt - 1))
 }
 
 /** Full jitter: a uniformly random delay in [0, cap], so clients that lost the same server spread out. */

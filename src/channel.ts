@@ -186,10 +186,25 @@ export class Channel implements ConnectionOwner {
       return onProgress ? sent.then((r) => (this.host.callback(onProgress, 'onProgress', this.name, text.length, text.length), r)) : sent // no extra promise per event
     }
     if (text.length > k.maxMessageBytes) {
-      return Promise.reject(new FrameTooLargeError(text.length, k.maxMessageBytes, DEV ? `message of ${text.length} bytes exceeds maxMessageBytes (${k.maxMessageBytes}); raise maxMessageBytes on both sides or send less` : undefined))
+      return Promise.reject(
+        new FrameTooLargeError(
+          text.length,
+          k.maxMessageBytes,
+          DEV ? `message of ${text.length} bytes exceeds maxMessageBytes (${k.maxMessageBytes}); raise maxMessageBytes on both sides or send less` : undefined,
+        ),
+      )
     }
     const split = k.features.split
-    if (!split) return Promise.reject(new FrameTooLargeError(text.length, k.maxFrameBytes, DEV ? `message of ${text.length} bytes exceeds maxFrameBytes (${k.maxFrameBytes}): add the chunks feature from 'sock-client/chunks' to split it, or raise maxFrameBytes to the server's -limit` : undefined))
+    if (!split)
+      return Promise.reject(
+        new FrameTooLargeError(
+          text.length,
+          k.maxFrameBytes,
+          DEV
+            ? `message of ${text.length} bytes exceeds maxFrameBytes (${k.maxFrameBytes}): add the chunks feature from 'sock-client/chunks' to split it, or raise maxFrameBytes to the server's -limit`
+            : undefined,
+        ),
+      )
     return split(this, id, text, onProgress, track)
   }
 
@@ -232,7 +247,15 @@ export class Channel implements ConnectionOwner {
     const read = this.host.k.features.read[f.type]
     if (read) return read(this, conn, f)
     if (f.type === TYPE_CHUNK || f.type === TYPE_FILE) {
-      return this.fail(conn, new ProtocolError('ERR_PROTOCOL', DEV ? `received a ${f.type === TYPE_FILE ? "file (type 2): add the files feature from 'sock-client/files'" : "chunk of a large message (type 8): add the chunks feature from 'sock-client/chunks'"} to read it` : `type ${f.type} needs a feature`))
+      return this.fail(
+        conn,
+        new ProtocolError(
+          'ERR_PROTOCOL',
+          DEV
+            ? `received a ${f.type === TYPE_FILE ? "file (type 2): add the files feature from 'sock-client/files'" : "chunk of a large message (type 8): add the chunks feature from 'sock-client/chunks'"} to read it`
+            : `type ${f.type} needs a feature`,
+        ),
+      )
     }
     if (f.type === TYPE_CONTROL) return // replies and stream pieces between other instances: for the replies feature only
     this.deliver(conn, f.from, f.type, `type:${f.type}`, f.data, f.data.length)
@@ -296,7 +319,12 @@ export class Channel implements ConnectionOwner {
     if (this.isOpen && !bound?.signal?.aborted) return RESOLVED
     const ended = this.connections.find((c) => c.state === 'closed' || c.state === 'giveup')
     if (ended && this.connections.every((c) => c.state === 'closed' || c.state === 'giveup')) {
-      return Promise.reject(new ConnectionError(ended.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED', DEV ? `channel '${this.name}' is ${ended.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}` : ended.state))
+      return Promise.reject(
+        new ConnectionError(
+          ended.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED',
+          DEV ? `channel '${this.name}' is ${ended.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}` : ended.state,
+        ),
+      )
     }
     return new Promise((resolve, reject) => {
       const w = { resolve, reject }
@@ -317,11 +345,28 @@ export class Channel implements ConnectionOwner {
       if (list?.includes(w)) list.splice(list.indexOf(w), 1)
       w.reject(e)
     }
-    const abort = () => give(new ConnectionError('ERR_ABORTED', DEV ? `join('${this.name}') was aborted; its connection attempts go on: leave('${this.name}') stops them` : 'aborted', undefined, { cause: signal!.reason }))
+    const abort = () =>
+      give(
+        new ConnectionError('ERR_ABORTED', DEV ? `join('${this.name}') was aborted; its connection attempts go on: leave('${this.name}') stops them` : 'aborted', undefined, { cause: signal!.reason }),
+      )
     w.resolve = () => (done(), resolve())
     w.reject = (e) => (done(), reject(e))
     // Past 2^31 - 1 ms a timer fires at once: a wait that long is no limit.
-    const timer = timeout! < 2 ** 31 ? setTimeout(() => give(new ConnectionError('ERR_TIMEOUT', DEV ? `join('${this.name}') did not open within ${timeout} ms (${this.connections[0]!.state} on ${this.connections[0]!.address}); its connection attempts go on: leave('${this.name}') stops them` : 'join timeout')), timeout) : undefined
+    const timer =
+      timeout! < 2 ** 31
+        ? setTimeout(
+            () =>
+              give(
+                new ConnectionError(
+                  'ERR_TIMEOUT',
+                  DEV
+                    ? `join('${this.name}') did not open within ${timeout} ms (${this.connections[0]!.state} on ${this.connections[0]!.address}); its connection attempts go on: leave('${this.name}') stops them`
+                    : 'join timeout',
+                ),
+              ),
+            timeout,
+          )
+        : undefined
     if (signal?.aborted) abort()
     else signal?.addEventListener('abort', abort)
   }
@@ -357,4 +402,3 @@ export class Channel implements ConnectionOwner {
     this.settle(new ConnectionError('ERR_CLOSED', DEV ? `channel '${this.name}' was closed before it opened` : 'closed'))
   }
 }
-

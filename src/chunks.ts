@@ -84,11 +84,7 @@ const FINISHED = 4096
 const CHUNK_RE = /^([A-Za-z0-9]{1,64}):(\d{1,9}):(\d{1,9}):(\d{1,10}):/
 const TWO_BYTE = /[^\x00-\xff]/
 
-export type ChunkResult =
-  | { done: string; id: string }
-  | { progress: { id: string; from: string; done: number; total: number } }
-  | { error: ProtocolError }
-  | { ignored: true }
+export type ChunkResult = { done: string; id: string } | { progress: { id: string; from: string; done: number; total: number } } | { error: ProtocolError } | { ignored: true }
 
 /**
  * Reassembles chunks per message id; a message id whose data was dropped or delivered is not rebuilt again. Every
@@ -119,7 +115,9 @@ export class Assembler {
     if (this.finished.has(key)) return { ignored: true }
     if (length > this.limits.maxMessageBytes) {
       this.finish(key)
-      return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `dropped message ${id} from '${from}': ${length} bytes exceeds maxMessageBytes (${this.limits.maxMessageBytes})` : 'over maxMessageBytes') }
+      return {
+        error: new ProtocolError('ERR_PROTOCOL', DEV ? `dropped message ${id} from '${from}': ${length} bytes exceeds maxMessageBytes (${this.limits.maxMessageBytes})` : 'over maxMessageBytes'),
+      }
     }
     // Every piece but an empty message's one carries at least one unit, so a message has at most `length` pieces.
     if (count < 1 || index >= count || count > Math.max(1, length) || piece.length > length) {
@@ -137,7 +135,12 @@ export class Assembler {
     if (this.pending + cost > this.limits.maxPendingBytes || (p && p.size + piece.length > length)) {
       if (p) this.drop(key, p)
       else this.finish(key)
-      return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `dropped message ${id} from '${from}': partial messages would hold more than maxPendingBytes (${this.limits.maxPendingBytes})` : 'over maxPendingBytes') }
+      return {
+        error: new ProtocolError(
+          'ERR_PROTOCOL',
+          DEV ? `dropped message ${id} from '${from}': partial messages would hold more than maxPendingBytes (${this.limits.maxPendingBytes})` : 'over maxPendingBytes',
+        ),
+      }
     }
     if (!p) {
       p = { parts: new Map(), count, length, size: 0, cost: 0, from, last: 0 }
@@ -153,7 +156,8 @@ export class Assembler {
     this.drop(key, p)
     let text = ''
     for (let i = 0; i < count; i++) text += p.parts.get(i)!
-    if (text.length !== length) return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `reassembled message ${id} from '${from}' has ${text.length} units, not the ${length} announced` : 'bad chunk') }
+    if (text.length !== length)
+      return { error: new ProtocolError('ERR_PROTOCOL', DEV ? `reassembled message ${id} from '${from}' has ${text.length} units, not the ${length} announced` : 'bad chunk') }
     return { done: text, id }
   }
 
@@ -176,7 +180,9 @@ export class Assembler {
       if (at - p.last >= this.limits.timeout) {
         this.drop(key, p)
         const id = key.slice(key.indexOf('\0') + 1)
-        this.onTimeout(new ProtocolError('ERR_TIMEOUT', DEV ? `dropped message ${id} from '${p.from}': no chunk for ${this.limits.timeout} ms (${p.parts.size} of ${p.count} chunks arrived)` : 'assembly timeout'))
+        this.onTimeout(
+          new ProtocolError('ERR_TIMEOUT', DEV ? `dropped message ${id} from '${p.from}': no chunk for ${this.limits.timeout} ms (${p.parts.size} of ${p.count} chunks arrived)` : 'assembly timeout'),
+        )
       }
     }
   }

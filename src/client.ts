@@ -10,7 +10,7 @@ import { DEFAULT_QUEUE, type Connection, type ConnectionOptions, type Connection
 import { DEV } from './dev'
 import { json, MAX_EVENT, REPLY } from './envelope'
 import { SockError, ValidationError } from './errors'
-import { compose, type Feature, type Features } from './feature'
+import { compose, type Feature } from './feature'
 import { checkChannel, checkFrame, checkId, checkToken, DEFAULT_MAX_FRAME_BYTES, encodeFrame } from './protocol'
 import { defaultWebSocket } from './websocket'
 
@@ -144,7 +144,16 @@ export interface SignalOptions {
 /** Throws unless `event` can name an event on the wire: a non-empty string of at most 256 characters, not the reserved `$r`. */
 export function checkEvent(event: unknown): string {
   if (typeof event !== 'string' || event === '' || event.length > MAX_EVENT || event === REPLY) {
-    throw new ValidationError('event', DEV ? (event === REPLY ? `'$r' is reserved for replies: name the event otherwise` : typeof event === 'string' && event ? `invalid event name of ${event.length} characters: an event name is at most ${MAX_EVENT} characters` : `invalid event ${String(event)}: an event name is a non-empty string`) : 'invalid event')
+    throw new ValidationError(
+      'event',
+      DEV
+        ? event === REPLY
+          ? `'$r' is reserved for replies: name the event otherwise`
+          : typeof event === 'string' && event
+            ? `invalid event name of ${event.length} characters: an event name is at most ${MAX_EVENT} characters`
+            : `invalid event ${String(event)}: an event name is a non-empty string`
+        : 'invalid event',
+    )
   }
   return event
 }
@@ -232,7 +241,11 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
     if (typeof WS !== 'function') throw new ValidationError('options.WebSocket', DEV ? 'no WebSocket in this runtime: pass options.WebSocket (in Node 20, the ws package)' : 'no WebSocket')
     const maxFrameBytes = positive(o.maxFrameBytes, 'options.maxFrameBytes', DEFAULT_MAX_FRAME_BYTES)
     // A chunk carries its header (up to 31 characters), the frame's JSON (20) and the message id (up to 19): 128 leaves room.
-    if (maxFrameBytes < 128) throw new ValidationError('options.maxFrameBytes', DEV ? `options.maxFrameBytes ${maxFrameBytes} is too small: sock-client's envelopes and chunks need frames of at least 128 bytes` : 'maxFrameBytes < 128')
+    if (maxFrameBytes < 128)
+      throw new ValidationError(
+        'options.maxFrameBytes',
+        DEV ? `options.maxFrameBytes ${maxFrameBytes} is too small: sock-client's envelopes and chunks need frames of at least 128 bytes` : 'maxFrameBytes < 128',
+      )
     const maxMessageBytes = positive(o.maxMessageBytes, 'options.maxMessageBytes', 16 << 20) || 16 << 20
     // Clients that keep the defaults share one object of each (a client's memory is mostly its socket's).
     const r = o.reconnect ? { ...DEFAULT_RECONNECT, ...o.reconnect } : DEFAULT_RECONNECT
@@ -241,7 +254,8 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
     const q = o.queue ? { ...DEFAULT_QUEUE, ...o.queue } : DEFAULT_QUEUE
     positive(q.maxCount, 'options.queue.maxCount', 0, true)
     positive(q.maxBytes, 'options.queue.maxBytes', 0, true)
-    if (q.overflow !== 'reject' && q.overflow !== 'drop-oldest') throw new ValidationError('options.queue.overflow', DEV ? `invalid options.queue.overflow ${String(q.overflow)}: use 'reject' or 'drop-oldest'` : 'invalid overflow')
+    if (q.overflow !== 'reject' && q.overflow !== 'drop-oldest')
+      throw new ValidationError('options.queue.overflow', DEV ? `invalid options.queue.overflow ${String(q.overflow)}: use 'reject' or 'drop-oldest'` : 'invalid overflow')
     const serverPingWindow = positive(o.serverPingWindow, 'options.serverPingWindow', 60_000) || 60_000
     const conn = shared<ConnectionOptions>(CONN, {
       WebSocket: WS,
@@ -259,7 +273,11 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
     const features = compose(o.features)
     const k: Kernel = { conn, id: o.id, token: o.token, maxFrameBytes, maxMessageBytes, codec: json, features }
     for (const init of features.init) init(o, k)
-    if ((o as { debug?: unknown }).debug && !k.conn.log) throw new ValidationError('options.debug', DEV ? `options.debug needs the debug feature: new SockClient({ features: [debug], debug }) with debug from 'sock-client/debug' (sock-client has it)` : 'no debug feature')
+    if ((o as { debug?: unknown }).debug && !k.conn.log)
+      throw new ValidationError(
+        'options.debug',
+        DEV ? `options.debug needs the debug feature: new SockClient({ features: [debug], debug }) with debug from 'sock-client/debug' (sock-client has it)` : 'no debug feature',
+      )
     this.k = shared(KERNEL, k)
     this.connection = new SockConnection(this)
   }
@@ -373,7 +391,9 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
     const listening = this.listeners.has(listenerKey(SOCKET, 'error')) || this.listeners.has(listenerKey(SOCKET, ''))
     if (event === 'error' || !listening) return surface(e)
     const channel = about?.channel ?? ''
-    const error = new SockError('ERR_LISTENER', DEV ? `a listener of '${event}' on '${channel}' threw (${(e as Error)?.message ?? String(e)}): caught, and the channel goes on` : 'listener threw', { cause: e })
+    const error = new SockError('ERR_LISTENER', DEV ? `a listener of '${event}' on '${channel}' threw (${(e as Error)?.message ?? String(e)}): caught, and the channel goes on` : 'listener threw', {
+      cause: e,
+    })
     const conn = this.channels.get(channel)?.connections[0]
     this.lifecycle('error', { channel, address: about?.address ?? String(conn?.address ?? ''), state: conn?.state ?? 'closed', error })
   }
@@ -401,7 +421,8 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
     if (options !== undefined) {
       positive(options?.timeout, 'options.timeout', 0, true)
       const s = options?.signal
-      if (s !== undefined && (typeof s?.addEventListener !== 'function' || typeof s.aborted !== 'boolean')) throw new ValidationError('options.signal', DEV ? 'options.signal must be an AbortSignal' : 'invalid signal')
+      if (s !== undefined && (typeof s?.addEventListener !== 'function' || typeof s.aborted !== 'boolean'))
+        throw new ValidationError('options.signal', DEV ? 'options.signal must be an AbortSignal' : 'invalid signal')
     }
     return this.open(channel).ready(options && { timeout: options.timeout ?? Infinity, signal: options.signal })
   }

@@ -287,10 +287,21 @@ export class Connection {
   private tokenFailed(e: unknown): void {
     const why = redact(String((e as Error)?.message ?? e))
     if (isUnauthorizedError(e)) {
-      return this.reject(new ConnectionError('ERR_UNAUTHORIZED', DEV ? `the token function refused channel '${this.channel}' on ${this.address} (${why}): not retrying; call reconnect() once it can give a token` : 'unauthorized', undefined, { cause: e }), {})
+      return this.reject(
+        new ConnectionError(
+          'ERR_UNAUTHORIZED',
+          DEV ? `the token function refused channel '${this.channel}' on ${this.address} (${why}): not retrying; call reconnect() once it can give a token` : 'unauthorized',
+          undefined,
+          { cause: e },
+        ),
+        {},
+      )
     }
     this.failure = DEV ? `the token function failed: ${why}` : 'token failed'
-    this.owner.onError(this, new ConnectionError('ERR_TOKEN', DEV ? `the token function for channel '${this.channel}' on ${this.address} failed (${why}): retrying with backoff` : why, undefined, { cause: e }))
+    this.owner.onError(
+      this,
+      new ConnectionError('ERR_TOKEN', DEV ? `the token function for channel '${this.channel}' on ${this.address} failed (${why}): retrying with backoff` : why, undefined, { cause: e }),
+    )
     this.lost(1006, '')
   }
 
@@ -427,7 +438,16 @@ export class Connection {
     this.refusedInbound = true
     const max = this.o.wsOptions?.maxPayload
     this.failure = DEV ? `refused a frame larger than maxMessageBytes (${max} bytes)` : 'frame too large'
-    this.owner.onError(this, new ConnectionError('ERR_FRAME_TOO_LARGE', DEV ? `${this.address} sent a frame on channel '${this.channel}' larger than maxMessageBytes allows (${max} bytes): refused unread, reconnecting; raise maxMessageBytes if such frames are expected` : 'inbound frame too large', 1009))
+    this.owner.onError(
+      this,
+      new ConnectionError(
+        'ERR_FRAME_TOO_LARGE',
+        DEV
+          ? `${this.address} sent a frame on channel '${this.channel}' larger than maxMessageBytes allows (${max} bytes): refused unread, reconnecting; raise maxMessageBytes if such frames are expected`
+          : 'inbound frame too large',
+        1009,
+      ),
+    )
   }
 
   closed(code: number, reason: string): void {
@@ -471,7 +491,10 @@ export class Connection {
       // duplicate id soon after we lost a connection of our own may be that connection, which the server has not
       // seen die yet (a network that swallowed it without a FIN). That one is retried, for a bounded time.
       if (!(/duplicate id/i.test(reason) && this.lostAt && t - this.lostAt < this.o.duplicateIdTimeout)) {
-        return this.reject(new ConnectionError('ERR_REJECTED', DEV ? `${this.address} rejected channel '${this.channel}': ${reason || 'policy violation'} (close 1008)` : reason || 'rejected', 1008), { code, reason })
+        return this.reject(new ConnectionError('ERR_REJECTED', DEV ? `${this.address} rejected channel '${this.channel}': ${reason || 'policy violation'} (close 1008)` : reason || 'rejected', 1008), {
+          code,
+          reason,
+        })
       }
       this.failure = DEV ? `${reason} (close 1008): the server may still hold our previous connection, retrying for up to duplicateIdTimeout (${this.o.duplicateIdTimeout} ms)` : reason
     }
@@ -486,10 +509,25 @@ export class Connection {
       this.waiting = true
       sleep(this, delay)
     }
-    const error = code === 1009 && !refused ? new ConnectionError('ERR_FRAME_TOO_LARGE', DEV ? `${this.address} closed the connection because a frame exceeded its read limit (close 1009): set maxFrameBytes to the server's -limit` : 'frame over the server limit', 1009) : undefined
+    const error =
+      code === 1009 && !refused
+        ? new ConnectionError(
+            'ERR_FRAME_TOO_LARGE',
+            DEV ? `${this.address} closed the connection because a frame exceeded its read limit (close 1009): set maxFrameBytes to the server's -limit` : 'frame over the server limit',
+            1009,
+          )
+        : undefined
     this.setState('reconnecting', { code, reason, error }) // 'close' names the address lost
     if (this.state !== 'reconnecting') return
-    if (giveUp) return this.reject(new ConnectionError('ERR_GAVE_UP', DEV ? `gave up on channel '${this.channel}' after ${this.o.reconnect.maxRetries} retries (last: ${this.lastReason}); call reconnect() to try again` : 'gave up'), {}, 'giveup')
+    if (giveUp)
+      return this.reject(
+        new ConnectionError(
+          'ERR_GAVE_UP',
+          DEV ? `gave up on channel '${this.channel}' after ${this.o.reconnect.maxRetries} retries (last: ${this.lastReason}); call reconnect() to try again` : 'gave up',
+        ),
+        {},
+        'giveup',
+      )
     this.address = this.owner.next(this) // and 'reconnect' the one the retry goes to
     this.owner.onReconnect(this, { attempt, delay, reason: this.lastReason })
   }
@@ -542,7 +580,13 @@ export class Connection {
     }
     if (this.state === 'closed' || this.state === 'giveup') {
       log?.(this, 'drop', { length: text.length, error: this.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED' })
-      return { status: 'failed', error: new ConnectionError(this.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED', DEV ? `channel '${this.channel}' on ${this.address} is ${this.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}: nothing was sent` : this.state) }
+      return {
+        status: 'failed',
+        error: new ConnectionError(
+          this.state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED',
+          DEV ? `channel '${this.channel}' on ${this.address} is ${this.state === 'giveup' ? 'given up (call reconnect())' : 'closed'}: nothing was sent` : this.state,
+        ),
+      }
     }
     const q = this.o.queue
     const queue = (this.queue ??= [])
@@ -553,14 +597,27 @@ export class Connection {
         const old = queue.shift()!
         this.queuedBytes -= old.cost
         log?.(this, 'drop', { length: old.text.length, error: 'ERR_QUEUE_FULL', oldest: true })
-        old.reject(new ConnectionError('ERR_QUEUE_FULL', DEV ? `dropped from the send queue of channel '${this.channel}' on ${this.address} to make room for newer frames (overflow: 'drop-oldest')` : 'dropped'))
+        old.reject(
+          new ConnectionError(
+            'ERR_QUEUE_FULL',
+            DEV ? `dropped from the send queue of channel '${this.channel}' on ${this.address} to make room for newer frames (overflow: 'drop-oldest')` : 'dropped',
+          ),
+        )
       }
     }
     if (full()) {
       if (!queue.length) this.queue = undefined
       const why = this.state === 'open' ? `while its socket holds more than highWaterMark (${this.o.highWaterMark} bytes) the peer has not read` : 'while it is not open'
       log?.(this, 'drop', { length: text.length, error: 'ERR_QUEUE_FULL' })
-      return { status: 'failed', error: new ConnectionError('ERR_QUEUE_FULL', DEV ? `send queue of channel '${this.channel}' on ${this.address} is full (${queue.length} frames, ${this.queuedBytes} bytes; limits ${q.maxCount} / ${q.maxBytes}) ${why}: await your sends, or raise the queue limits` : 'queue full') }
+      return {
+        status: 'failed',
+        error: new ConnectionError(
+          'ERR_QUEUE_FULL',
+          DEV
+            ? `send queue of channel '${this.channel}' on ${this.address} is full (${queue.length} frames, ${this.queuedBytes} bytes; limits ${q.maxCount} / ${q.maxBytes}) ${why}: await your sends, or raise the queue limits`
+            : 'queue full',
+        ),
+      }
     }
     let pending!: Pending
     const written = new Promise<string>((resolve, reject) => queue.push((pending = { text, cost, resolve, reject })))

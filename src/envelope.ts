@@ -122,7 +122,12 @@ function decodeAny(text: string, codecs?: CodecLookup): Envelope | ProtocolError
   const env: Envelope = { id: o.i, event: o.e, data: o.d, q: o.q, t: o.t, r: o.r, k: o.k, m: o.m, s: o.s }
   if (o.c === undefined || o.c === 'json') return env
   const codec = typeof o.c === 'string' ? codecs?.(o.c) : undefined
-  if (!codec) return bad(DEV ? `codec ${JSON.stringify(o.c)} is not loaded (for msgpack: import { msgpack } from 'sock-client/msgpack'${codecs ? '' : ", on a client with the codecs feature from 'sock-client/codecs'"})` : 'unknown codec')
+  if (!codec)
+    return bad(
+      DEV
+        ? `codec ${JSON.stringify(o.c)} is not loaded (for msgpack: import { msgpack } from 'sock-client/msgpack'${codecs ? '' : ", on a client with the codecs feature from 'sock-client/codecs'"})`
+        : 'unknown codec',
+    )
   if (typeof o.d !== 'string') return bad(`codec ${o.c} needs a string payload`)
   try {
     env.data = codec.decode(o.d)

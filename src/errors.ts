@@ -39,7 +39,10 @@ export class SockError extends Error {
 /** A public method got an argument it cannot use. `argument` names it. */
 export class ValidationError extends SockError {
   override name = 'ValidationError' as const
-  constructor(readonly argument: string, message: string) {
+  constructor(
+    readonly argument: string,
+    message: string,
+  ) {
     super('ERR_INVALID_ARGUMENT', message)
   }
 }
@@ -65,7 +68,9 @@ export class FrameTooLargeError extends SockError {
   constructor(
     readonly bytes: number,
     readonly limit: number,
-    message = DEV ? `frame of ${bytes} bytes exceeds maxFrameBytes (${limit}); send less data, use signal() (which splits large payloads) or raise maxFrameBytes to the server's -limit` : 'frame too large',
+    message = DEV
+      ? `frame of ${bytes} bytes exceeds maxFrameBytes (${limit}); send less data, use signal() (which splits large payloads) or raise maxFrameBytes to the server's -limit`
+      : 'frame too large',
   ) {
     super('ERR_FRAME_TOO_LARGE', message)
   }
@@ -114,7 +119,11 @@ export class MissingPackageError extends SockError {
     readonly feature: string,
     options?: { cause?: unknown },
   ) {
-    super('ERR_MISSING_PACKAGE', DEV ? `${feature} needs the ${packageName} package, an optional peer dependency of sock-client that is not installed: run npm i ${packageName}` : `npm i ${packageName}`, options)
+    super(
+      'ERR_MISSING_PACKAGE',
+      DEV ? `${feature} needs the ${packageName} package, an optional peer dependency of sock-client that is not installed: run npm i ${packageName}` : `npm i ${packageName}`,
+      options,
+    )
     this.install = `npm i ${packageName}`
   }
 }
@@ -131,7 +140,20 @@ export class UnauthorizedError extends SockError {
   }
 }
 
-const NAMES = ['SockError', 'ValidationError', 'AddressError', 'FrameTooLargeError', 'ProtocolError', 'ConnectionError', 'RestError', 'MissingPackageError', 'RequestError', 'ReplyError', 'StreamError', 'UnauthorizedError']
+const NAMES = [
+  'SockError',
+  'ValidationError',
+  'AddressError',
+  'FrameTooLargeError',
+  'ProtocolError',
+  'ConnectionError',
+  'RestError',
+  'MissingPackageError',
+  'RequestError',
+  'ReplyError',
+  'StreamError',
+  'UnauthorizedError',
+]
 
 const guard =
   <T>(name: string) =>

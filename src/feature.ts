@@ -87,9 +87,9 @@ export function compose(list: readonly Feature[] = []): Features {
       out.setup ??= x.setup
       out.due ??= x.due
       const [a, b] = [out.watch, x.watch]
-      out.watch = a && b ? (ch, conn, state, detail) => (a(ch, conn, state, detail), b(ch, conn, state, detail)) : a ?? b
+      out.watch = a && b ? (ch, conn, state, detail) => (a(ch, conn, state, detail), b(ch, conn, state, detail)) : (a ?? b)
       const [c, d] = [out.closing, x.closing]
-      out.closing = c && d ? (ch) => (c(ch), d(ch)) : c ?? d
+      out.closing = c && d ? (ch) => (c(ch), d(ch)) : (c ?? d)
     }
     cache.set(list, (f = out))
   }

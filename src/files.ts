@@ -89,7 +89,10 @@ function readEnvelope(data: unknown, from: string): unknown {
   if (!isFilePayload(data)) return data
   const bytes = fromBase64(data.base64)
   if (!bytes || bytes.length !== data.size || crc32(bytes) !== data.crc32) {
-    return new ProtocolError('ERR_PROTOCOL', DEV ? `dropped file '${data.name}' from '${from}': ${!bytes ? 'bad base64' : bytes.length !== data.size ? `${bytes.length} bytes instead of ${data.size}` : 'CRC-32 mismatch'}` : 'bad file')
+    return new ProtocolError(
+      'ERR_PROTOCOL',
+      DEV ? `dropped file '${data.name}' from '${from}': ${!bytes ? 'bad base64' : bytes.length !== data.size ? `${bytes.length} bytes instead of ${data.size}` : 'CRC-32 mismatch'}` : 'bad file',
+    )
   }
   return { name: data.name, bytes, size: bytes.length } satisfies SockFile
 }

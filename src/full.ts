@@ -13,7 +13,24 @@ import { debug, type DebugOptions } from './debug'
 import type { Feature } from './feature'
 import { files, sendFile, type FileInput, type SendFileOptions } from './files'
 import { messages, type MessagesOptions } from './messages'
-import { handle, replies, request, requestAll, type AnyRequests, type HandleOptions, type RepliesOptions, type Reply, type ReqArgs, type Req, type RequestAllOptions, type RequestMap, type RequestOptions, type Res, type SockRequest, type NO_REPLY } from './replies'
+import {
+  handle,
+  replies,
+  request,
+  requestAll,
+  type AnyRequests,
+  type HandleOptions,
+  type RepliesOptions,
+  type Reply,
+  type ReqArgs,
+  type Req,
+  type RequestAllOptions,
+  type RequestMap,
+  type RequestOptions,
+  type Res,
+  type SockRequest,
+  type NO_REPLY,
+} from './replies'
 import { presence, presenceOf, type Presence, type PresenceOptions } from './presence'
 import { instance, instances, rest, type Instance, type RestFeatureOptions } from './rest'
 import { handleStream, stream, streams, type HandleStreamOptions, type SockReader, type SockWriter, type StreamOptions } from './streams'

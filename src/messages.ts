@@ -33,7 +33,10 @@ export function messages(client: SockClient<any>, channel: string, event: string
     const size = currentBytes()
     if (buffer.length >= max || bytes + size > maxBytes) {
       const what = buffer.length >= max ? `${max} messages` : `${bytes + size} bytes (maxBufferedBytes ${maxBytes})`
-      failure = new ConnectionError('ERR_QUEUE_FULL', DEV ? `messages() iterator on '${channel}' would buffer ${what} without being read: raise maxBuffered / maxBufferedBytes or read faster` : 'messages() buffer full')
+      failure = new ConnectionError(
+        'ERR_QUEUE_FULL',
+        DEV ? `messages() iterator on '${channel}' would buffer ${what} without being read: raise maxBuffered / maxBufferedBytes or read faster` : 'messages() buffer full',
+      )
       return end()
     }
     buffer.push(m)

@@ -89,7 +89,8 @@ export function encodeFrame(type: number, data: string, maxFrameBytes = DEFAULT_
 /** Throws `ValidationError` unless `type` is an integer and `data` a string (what a raw Sock frame carries). */
 export function checkFrame(type: unknown, data: unknown): void {
   if (!Number.isSafeInteger(type)) throw new ValidationError('type', DEV ? `invalid type ${String(type)}: a Sock frame type is an integer (1 text, 2 file, > 2 for applications)` : 'invalid type')
-  if (typeof data !== 'string') throw new ValidationError('data', DEV ? `invalid data of type ${data === null ? 'null' : typeof data}: a raw Sock frame carries a string; use signal() for other payloads` : 'invalid data')
+  if (typeof data !== 'string')
+    throw new ValidationError('data', DEV ? `invalid data of type ${data === null ? 'null' : typeof data}: a raw Sock frame carries a string; use signal() for other payloads` : 'invalid data')
 }
 
 /** The frame of a valid type and string data, or its size in UTF-8 bytes when that exceeds `maxFrameBytes`. */

@@ -34,7 +34,11 @@ export class ReplyError extends SockError {
   /** @internal the message the handler gave, if any */
   readonly said: string | undefined
   constructor(replyCode: number, message?: string, data?: unknown) {
-    if (!Number.isInteger(replyCode) || replyCode < 1 || replyCode > 4095) throw new ValidationError('replyCode', DEV ? `invalid reply code ${String(replyCode)}: a failure is an integer from 1 to 4095 (100 and up for applications; see ReplyCode)` : 'invalid reply code')
+    if (!Number.isInteger(replyCode) || replyCode < 1 || replyCode > 4095)
+      throw new ValidationError(
+        'replyCode',
+        DEV ? `invalid reply code ${String(replyCode)}: a failure is an integer from 1 to 4095 (100 and up for applications; see ReplyCode)` : 'invalid reply code',
+      )
     super('ERR_REPLY', message ?? (DEV ? `the responder answered with code ${replyCode}` : `code ${replyCode}`))
     this.replyCode = replyCode
     this.data = data
@@ -238,7 +242,11 @@ export function stateOf(ch: Channel): ChannelState {
 /** @internal The client's replies configuration; throws naming the feature when it is not composed in. */
 export function configOf(client: SockClient<any>): RepliesConfig {
   const c = client.k.replies as RepliesConfig | undefined
-  if (!c) throw new ValidationError('features', DEV ? "requests and streams need the replies feature: add it from 'sock-client/replies' (new SockClient({ features: [replies] }); sock-client has it)" : 'no replies feature')
+  if (!c)
+    throw new ValidationError(
+      'features',
+      DEV ? "requests and streams need the replies feature: add it from 'sock-client/replies' (new SockClient({ features: [replies] }); sock-client has it)" : 'no replies feature',
+    )
   return c
 }
 
@@ -379,7 +387,14 @@ export abstract class Outgoing implements Tracker, Sleeper {
       this.retries--
       return this.send()
     }
-    this.fail(this.error('ERR_DISCONNECTED', DEV ? `lost every connection that carried request '${this.event}' on '${this.ch.name}' (${this.id}) before a reply; the responder may or may not have run it: retry with { retries } if the handler is idempotent` : 'disconnected'))
+    this.fail(
+      this.error(
+        'ERR_DISCONNECTED',
+        DEV
+          ? `lost every connection that carried request '${this.event}' on '${this.ch.name}' (${this.id}) before a reply; the responder may or may not have run it: retry with { retries } if the handler is idempotent`
+          : 'disconnected',
+      ),
+    )
   }
 
   wake(): void {
@@ -402,7 +417,12 @@ export abstract class Outgoing implements Tracker, Sleeper {
   private abort(): void {
     if (this.settled) return
     this.abandon(ReplyCode.Canceled, 'aborted')
-    this.fail(this.error('ERR_ABORTED', DEV ? `request '${this.event}' on '${this.ch.name}' was aborted by its signal${this.sent ? ' after it was sent: the responder may have run it' : ' before it was sent'}` : 'aborted'))
+    this.fail(
+      this.error(
+        'ERR_ABORTED',
+        DEV ? `request '${this.event}' on '${this.ch.name}' was aborted by its signal${this.sent ? ' after it was sent: the responder may have run it' : ' before it was sent'}` : 'aborted',
+      ),
+    )
   }
 
   private withdraw(): void {
@@ -453,7 +473,14 @@ class Call extends Outgoing {
   }
 
   expired(): void {
-    this.fail(this.error('ERR_TIMEOUT', DEV ? `no reply to '${this.event}' on '${this.ch.name}'${this.to ? ` from '${this.to}'` : ''} within its timeout (request ${this.id}${this.sent ? '; it was sent, a cancel followed' : '; it was never sent, and was withdrawn from the queue'})` : 'timed out'))
+    this.fail(
+      this.error(
+        'ERR_TIMEOUT',
+        DEV
+          ? `no reply to '${this.event}' on '${this.ch.name}'${this.to ? ` from '${this.to}'` : ''} within its timeout (request ${this.id}${this.sent ? '; it was sent, a cancel followed' : '; it was never sent, and was withdrawn from the queue'})`
+          : 'timed out',
+      ),
+    )
   }
 }
 
@@ -475,7 +502,14 @@ class Collect extends Outgoing {
     this.seen.add(r.id)
     if (this.seen.size > SEEN) this.seen.delete(this.seen.values().next().value!)
     if (this.buffer.length >= this.maxBuffered || this.held + size > this.maxBytes) {
-      return this.fail(this.error('ERR_QUEUE_FULL', DEV ? `requestAll() of '${this.event}' on '${this.ch.name}' would hold more than ${this.maxBuffered} replies or ${this.maxBytes} bytes without being read: raise maxBuffered or read faster` : 'buffer full'))
+      return this.fail(
+        this.error(
+          'ERR_QUEUE_FULL',
+          DEV
+            ? `requestAll() of '${this.event}' on '${this.ch.name}' would hold more than ${this.maxBuffered} replies or ${this.maxBytes} bytes without being read: raise maxBuffered or read faster`
+            : 'buffer full',
+        ),
+      )
     }
     this.buffer.push(r)
     this.bytes.push(size)
@@ -532,7 +566,8 @@ function prepare(client: SockClient<any>, channel: string, event: string, data: 
   checkEvent(event)
   if (o === null || typeof o !== 'object') throw new ValidationError('options', DEV ? 'request options must be an object' : 'invalid options')
   const to = o.to === undefined ? undefined : checkId(o.to, 'options.to')
-  if (o.signal !== undefined && typeof (o.signal as AbortSignal)?.addEventListener !== 'function') throw new ValidationError('options.signal', DEV ? 'options.signal must be an AbortSignal' : 'invalid signal')
+  if (o.signal !== undefined && typeof (o.signal as AbortSignal)?.addEventListener !== 'function')
+    throw new ValidationError('options.signal', DEV ? 'options.signal must be an AbortSignal' : 'invalid signal')
   const timeout = positive(o.timeout, 'options.timeout', config.timeout, true)
   const id = client.nextId()
   const keys = `,"q":0${to === undefined ? '' : `,"t":"${to}"`}${stream ? ',"s":1' : ''}`
@@ -544,7 +579,14 @@ function prepare(client: SockClient<any>, channel: string, event: string, data: 
 /** Too many requests wait for replies already: the error, else undefined. */
 function full(client: SockClient<any>, p: Checked, event: string): RequestError | undefined {
   if (clientState(client).pending < p.config.maxPending) return undefined
-  return new RequestError('ERR_QUEUE_FULL', DEV ? `${p.config.maxPending} requests already wait for replies (maxPendingRequests): await some, or raise maxPendingRequests` : 'too many pending requests', p.id, p.ch.name, event, false)
+  return new RequestError(
+    'ERR_QUEUE_FULL',
+    DEV ? `${p.config.maxPending} requests already wait for replies (maxPendingRequests): await some, or raise maxPendingRequests` : 'too many pending requests',
+    p.id,
+    p.ch.name,
+    event,
+    false,
+  )
 }
 
 /**
@@ -596,7 +638,8 @@ export function requestAll<T = unknown>(client: SockClient<any>, channel: string
   c.max = max
   c.maxBuffered = maxBuffered
   c.failure = full(client, p, event)
-  if (c.failure || o.signal?.aborted) c.settled = c.done = true // never started: the iterator ends (with the error) at once
+  if (c.failure || o.signal?.aborted)
+    c.settled = c.done = true // never started: the iterator ends (with the error) at once
   else c.start()
   const it: AsyncIterableIterator<Reply<T>> = {
     next: () => c.next() as Promise<IteratorResult<Reply<T>>>,
@@ -711,7 +754,12 @@ class Incoming implements SockRequest, Sleeper {
       if (data === undefined) frame = fast(ch, id, code)
       else envelope = replyEnvelope(ch, ch.host.nextId(), id, from, data, code, false)
     } catch (e) {
-      ch.fail(conn, new SockError('ERR_LISTENER', DEV ? `the reply of the handler of '${event}' on '${ch.name}' cannot be encoded (${(e as Error)?.message ?? e}): answered code 5` : 'reply not encodable', { cause: e }))
+      ch.fail(
+        conn,
+        new SockError('ERR_LISTENER', DEV ? `the reply of the handler of '${event}' on '${ch.name}' cannot be encoded (${(e as Error)?.message ?? e}): answered code 5` : 'reply not encodable', {
+          cause: e,
+        }),
+      )
       frame = fast(ch, id, ReplyCode.HandlerError)
     }
     let whole = true
@@ -734,7 +782,8 @@ class Incoming implements SockRequest, Sleeper {
   }
 
   progress(data: unknown): Promise<SendReport> {
-    if (this.finished || this.canceled) return Promise.reject(new SockError('ERR_CLOSED', DEV ? `request '${this.event}' (${this.id}) is already answered or canceled: progress comes before the final reply` : 'answered'))
+    if (this.finished || this.canceled)
+      return Promise.reject(new SockError('ERR_CLOSED', DEV ? `request '${this.event}' (${this.id}) is already answered or canceled: progress comes before the final reply` : 'answered'))
     return this.ch.envelope(this.ch.host.nextId(), replyEnvelope(this.ch, this.ch.host.nextId(), this.id, this.from, data, 0, true))
   }
 }
@@ -816,7 +865,11 @@ function onRequest(ch: Channel, conn: Connection, from: string, type: number, en
   } catch (e) {
     return req.answer(e, true)
   }
-  if (out && typeof (out as Promise<unknown>).then === 'function') (out as Promise<unknown>).then((v) => req.answer(v, false), (e) => req.answer(e, true))
+  if (out && typeof (out as Promise<unknown>).then === 'function')
+    (out as Promise<unknown>).then(
+      (v) => req.answer(v, false),
+      (e) => req.answer(e, true),
+    )
   else req.answer(out, false)
 }
 
@@ -870,7 +923,11 @@ export function handle(client: SockClient<any>, channel: string, event: string, 
   const concurrency = positive(options?.concurrency, 'options.concurrency', Infinity, true) || Infinity
   const st = clientState(client)
   const key = handlerKey(channel, event, stream)
-  if (st.handlers.has(key)) throw new ValidationError('event', DEV ? `'${event}' on '${channel}' already has a ${stream ? 'stream ' : ''}handler: one per channel and event (call the function the first one returned to remove it)` : 'handler exists')
+  if (st.handlers.has(key))
+    throw new ValidationError(
+      'event',
+      DEV ? `'${event}' on '${channel}' already has a ${stream ? 'stream ' : ''}handler: one per channel and event (call the function the first one returned to remove it)` : 'handler exists',
+    )
   const h: HandlerEntry = { fn: fn as HandlerEntry['fn'], running: 0, concurrency }
   st.handlers.set(key, h)
   client.want(channel)
@@ -909,7 +966,12 @@ export const replies: Feature = {
     let why: SockError | undefined
     if (ended) {
       const code = detail.error?.code ?? (state === 'giveup' ? 'ERR_GAVE_UP' : 'ERR_CLOSED')
-      why = new SockError(code, DEV ? `channel '${ch.name}' ${code === 'ERR_GAVE_UP' ? 'gave up reconnecting' : code === 'ERR_REJECTED' ? `was rejected by the server (${detail.error?.message})` : 'was closed'} before a reply` : code)
+      why = new SockError(
+        code,
+        DEV
+          ? `channel '${ch.name}' ${code === 'ERR_GAVE_UP' ? 'gave up reconnecting' : code === 'ERR_REJECTED' ? `was rejected by the server (${detail.error?.message})` : 'was closed'} before a reply`
+          : code,
+      )
       for (const o of [...cs.out.values()]) o.fail(o.error(code, why.message, detail.error))
       for (const e of cs.served.values()) e.req?.abort(why)
     } else if (state !== 'open') for (const o of [...cs.out.values()]) o.check()

@@ -31,7 +31,7 @@ export interface RestOptions {
 function parseTime(v: unknown): Date | undefined {
   if (typeof v !== 'string') return undefined
   const d = new Date(v.replace(/(\.\d{3})\d+/, '$1'))
-  return isNaN(d.getTime()) ? undefined : d
+  return Number.isNaN(d.getTime()) ? undefined : d
 }
 
 function toInstance(v: unknown, address: Address, url: string): Instance {
@@ -164,16 +164,34 @@ function check(ch: Channel, conn: Connection): void {
 
 function checked(ch: Channel, conn: Connection, opened: number, id: string, r: Instance | null | SockError): void {
   if (conn.openedTime !== opened || conn.state !== 'open') return // this socket is gone: its check says nothing
-  if (r === null) return conn.drop(DEV ? `not registered: ${conn.address} no longer lists instance '${id}' in channel '${ch.name}' though it still answers (deregistered as a duplicate or as stale), rejoining` : 'not registered', true)
+  if (r === null)
+    return conn.drop(
+      DEV ? `not registered: ${conn.address} no longer lists instance '${id}' in channel '${ch.name}' though it still answers (deregistered as a duplicate or as stale), rejoining` : 'not registered',
+      true,
+    )
   if (r instanceof Error) {
     if (conn.ext !== -1) {
       conn.ext = -1 // once: a server without REST routes would say so every interval
-      ch.fail(conn, new ConnectionError(r.code, DEV ? `registration check of '${id}' in channel '${ch.name}' failed: ${r.message} (checks go on; set registrationCheck: 0 for a server without REST routes)` : 'registration check failed', undefined, { cause: r }))
+      ch.fail(
+        conn,
+        new ConnectionError(
+          r.code,
+          DEV ? `registration check of '${id}' in channel '${ch.name}' failed: ${r.message} (checks go on; set registrationCheck: 0 for a server without REST routes)` : 'registration check failed',
+          undefined,
+          { cause: r },
+        ),
+      )
     }
   } else {
     const created = r.createdAt.getTime()
     if ((conn.ext as number) > 0 && created !== conn.ext) {
-      const error = new ConnectionError('ERR_REJECTED', DEV ? `${conn.address} lists instance '${id}' in channel '${ch.name}' as created at ${r.createdAt.toISOString()}, not when we joined: another instance took the id and this connection no longer receives; give every client its own id` : 'id taken', 1008)
+      const error = new ConnectionError(
+        'ERR_REJECTED',
+        DEV
+          ? `${conn.address} lists instance '${id}' in channel '${ch.name}' as created at ${r.createdAt.toISOString()}, not when we joined: another instance took the id and this connection no longer receives; give every client its own id`
+          : 'id taken',
+        1008,
+      )
       return conn.reject(error, { code: 1008, reason: 'id taken by another instance' })
     }
     conn.ext = created

@@ -17,7 +17,24 @@ import { DEV } from './dev'
 import { TYPE_CONTROL } from './envelope'
 import { SockError, ValidationError, type SockErrorCode } from './errors'
 import type { Feature } from './feature'
-import { clientState, configOf, handle, isReplyError, open, Outgoing, ReplyCode, ReplyError, sendControl, sleepUntil, stateOf, type ChannelState, type ClientState, type Reply, type SockRequest, type StreamEnd } from './replies'
+import {
+  clientState,
+  configOf,
+  handle,
+  isReplyError,
+  open,
+  Outgoing,
+  ReplyCode,
+  ReplyError,
+  sendControl,
+  sleepUntil,
+  stateOf,
+  type ChannelState,
+  type ClientState,
+  type Reply,
+  type SockRequest,
+  type StreamEnd,
+} from './replies'
 import { unsleep, type Sleeper } from './timers'
 
 /** A piece of a stream: bytes, or text. */
@@ -152,7 +169,15 @@ abstract class End implements StreamEnd, Sleeper {
 
   /** The other side aborted. */
   protected aborted(c: Control): void {
-    this.finish(new StreamError('ERR_ABORTED', DEV ? `the other end aborted stream ${this.id} on '${this.ch.name}' with code ${c.n}${c.rest ? `: ${c.rest.slice(0, 200)}` : ''}` : 'aborted', this.id, c.n, c.rest.slice(0, 200)))
+    this.finish(
+      new StreamError(
+        'ERR_ABORTED',
+        DEV ? `the other end aborted stream ${this.id} on '${this.ch.name}' with code ${c.n}${c.rest ? `: ${c.rest.slice(0, 200)}` : ''}` : 'aborted',
+        this.id,
+        c.n,
+        c.rest.slice(0, 200),
+      ),
+    )
   }
 
   protected leave(error?: StreamError): void {
@@ -165,7 +190,10 @@ abstract class End implements StreamEnd, Sleeper {
   watch(ch: Channel, _conn: Connection, state: string, ended: SockError | undefined): void {
     if (ended) return this.finish(new StreamError(ended.code, ended.message, this.id))
     // Phase 1 (docs/protocol-replies.md): no retransmission, so a stream with no open connection left may have lost pieces.
-    if (state !== 'open' && !ch.connections.some((c) => c.isOpen)) this.finish(new StreamError('ERR_DISCONNECTED', DEV ? `lost every connection of '${ch.name}' during stream ${this.id}: pieces may be lost, so it ends (open a new one)` : 'disconnected', this.id))
+    if (state !== 'open' && !ch.connections.some((c) => c.isOpen))
+      this.finish(
+        new StreamError('ERR_DISCONNECTED', DEV ? `lost every connection of '${ch.name}' during stream ${this.id}: pieces may be lost, so it ends (open a new one)` : 'disconnected', this.id),
+      )
   }
 }
 
@@ -248,11 +276,15 @@ class Writer<Res> extends End implements SockWriter<Res> {
     if (r.error) {
       if (!this.accepted) this.settleReady[1](r.error)
       this.settleResult[1](r.error)
-      return this.finish(new StreamError('ERR_CLOSED', DEV ? `the reader of stream ${this.id} answered with code ${r.code}: ${r.error.message}` : 'answered', this.id, r.code, undefined, { cause: r.error }))
+      return this.finish(
+        new StreamError('ERR_CLOSED', DEV ? `the reader of stream ${this.id} answered with code ${r.code}: ${r.error.message}` : 'answered', this.id, r.code, undefined, { cause: r.error }),
+      )
     }
     this.settleResult[0](r.data as Res)
     if (!this.accepted) this.settleReady[0]({ from: r.from })
-    this.finish(this.closing && this.acked >= this.seq ? undefined : new StreamError('ERR_CLOSED', DEV ? `the reader of stream ${this.id} answered before the end: nothing more is sent` : 'answered', this.id))
+    this.finish(
+      this.closing && this.acked >= this.seq ? undefined : new StreamError('ERR_CLOSED', DEV ? `the reader of stream ${this.id} answered before the end: nothing more is sent` : 'answered', this.id),
+    )
   }
 
   private room(): number {
@@ -360,7 +392,8 @@ class Open extends Outgoing {
  */
 export function stream<Res = unknown>(client: SockClient<any>, channel: string, event: string, meta: unknown, options: StreamOptions): SockWriter<Res> {
   const config = configOf(client)
-  if (!options || typeof options !== 'object' || typeof options.to !== 'string') throw new ValidationError('options.to', DEV ? 'a stream needs options.to, the id of the instance that reads it (find it with instances() or a request first)' : 'missing to')
+  if (!options || typeof options !== 'object' || typeof options.to !== 'string')
+    throw new ValidationError('options.to', DEV ? 'a stream needs options.to, the id of the instance that reads it (find it with instances() or a request first)' : 'missing to')
   const cap = positive(options.window, 'options.window', Infinity, true) || Infinity
   const timeout = positive(options.timeout, 'options.timeout', config.timeout, true)
   const idle = positive(options.idleTimeout, 'options.idleTimeout', 30_000, true) || Infinity
@@ -497,7 +530,13 @@ class Reader extends End implements SockReader {
  * Reads streams of `event` on `channel` (joining it): `fn(reader, meta, req)`; its return value is the writer's
  * `result`. Await the reading in it: a handler that returns early answers, and stops the writer.
  */
-export function handleStream<Q = any, S = any>(client: SockClient<any>, channel: string, event: string, fn: (reader: SockReader, meta: Q, req: SockRequest<Q>) => S | Promise<S>, options: HandleStreamOptions = {}): Unsubscribe {
+export function handleStream<Q = any, S = any>(
+  client: SockClient<any>,
+  channel: string,
+  event: string,
+  fn: (reader: SockReader, meta: Q, req: SockRequest<Q>) => S | Promise<S>,
+  options: HandleStreamOptions = {},
+): Unsubscribe {
   configOf(client)
   if (typeof fn !== 'function') throw new ValidationError('handler', DEV ? `missing stream handler for '${event}': pass a function` : 'missing handler')
   const window = positive(options?.window, 'options.window', 64) || 64

@@ -12,6 +12,7 @@ function wakeUp(s: Sleeper): void {
 
 export function sleep(s: Sleeper, delay: number): void {
   clearTimeout(s.slot)
+  // biome-ignore lint/complexity/useMathMinMax: a NaN delay must be 0 (Math.max gives NaN)
   s.slot = setTimeout(wakeUp, delay > 0 ? delay : 0, s) as unknown as number
 }
 

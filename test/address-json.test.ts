@@ -10,8 +10,14 @@ describe('JSON.stringify of addresses', () => {
     [['127.0.0.1', 3000], ['127.0.0.1:3000']],
     [['[::1]:3000'], ['[::1]:3000']],
     [['wss://example.com/sock'], ['wss://example.com:443/sock']],
-    [[['a.example', 'b.example'], [1, 2], 'mix'], ['a.example:1', 'a.example:2', 'b.example:1', 'b.example:2']],
-    [[['a.example:1', 'ws://b.example:2/base'], 'failover'], ['a.example:1', 'ws://b.example:2/base']],
+    [
+      [['a.example', 'b.example'], [1, 2], 'mix'],
+      ['a.example:1', 'a.example:2', 'b.example:1', 'b.example:2'],
+    ],
+    [
+      [['a.example:1', 'ws://b.example:2/base'], 'failover'],
+      ['a.example:1', 'ws://b.example:2/base'],
+    ],
     [[{ one: ['127.0.0.1', 3001], two: { ip: '127.0.0.1', port: 3002 }, three: 'ws://127.0.0.1:3003' }], ['127.0.0.1:3001', '127.0.0.1:3002', '127.0.0.1:3003']],
   ])('setup(%j): connection.list() serializes as its ip:port strings', (args, want) => {
     const client = new SockClient()

@@ -58,7 +58,12 @@ describe('parseAddress and setup() forms', () => {
     ['arrays, mix', [['192.168.0.55', '127.0.0.1'], [8001, 8009], 'mix', 'broadcast'], ['192.168.0.55:8001', '192.168.0.55:8009', '127.0.0.1:8001', '127.0.0.1:8009'], 'broadcast'],
     ['arrays, flat', [['192.168.0.55', '127.0.0.1'], [8001, 8009], 'flat', 'failover'], ['192.168.0.55:8001', '127.0.0.1:8009'], 'failover'],
     ['arrays, default mix', [['a', 'b'], [1]], ['a:1', 'b:1'], 'broadcast'],
-    ['object of named addresses', [{ local: ['127.0.0.1', 8001], dev: { ip: '10.0.0.5', port: 8009 }, edge: 'wss://edge.example/sock' }], ['127.0.0.1:8001', '10.0.0.5:8009', 'wss://edge.example:443/sock'], 'broadcast'],
+    [
+      'object of named addresses',
+      [{ local: ['127.0.0.1', 8001], dev: { ip: '10.0.0.5', port: 8009 }, edge: 'wss://edge.example/sock' }],
+      ['127.0.0.1:8001', '10.0.0.5:8009', 'wss://edge.example:443/sock'],
+      'broadcast',
+    ],
     ['list of URLs', [['ws://a:1', 'wss://b/x', '[::1]:3'], 'failover'], ['a:1', 'wss://b:443/x', '[::1]:3'], 'failover'],
   ])('setup(%s)', (_name, args, want, mode) => {
     const b = book().set(...args)
@@ -70,7 +75,10 @@ describe('parseAddress and setup() forms', () => {
   it('names the entries of an object form', () => {
     const b = book().set({ local: ['127.0.0.1', 8001], dev: { ip: '10.0.0.5', port: 8009 } })
     expect(b.list().map((a) => a.name)).toEqual(['local', 'dev'])
-    expect(b.list().map((a) => [a.ip, a.port])).toEqual([['127.0.0.1', 8001], ['10.0.0.5', 8009]])
+    expect(b.list().map((a) => [a.ip, a.port])).toEqual([
+      ['127.0.0.1', 8001],
+      ['10.0.0.5', 8009],
+    ])
   })
 
   it.each<[string, unknown[], RegExp]>([

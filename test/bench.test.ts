@@ -24,10 +24,19 @@ describe('bench harness', () => {
 
   it('runs the request and stream rows (bench/replies.mjs) in quick mode: every gate holds', async () => {
     const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, ['bench/replies.mjs', '--quick', '--reps', '1'], { timeout: 120_000 }, (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }))
+      execFile(process.execPath, ['bench/replies.mjs', '--quick', '--reps', '1'], { timeout: 120_000 }, (error, stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      )
     })
     expect(code, stderr).toBe(0)
-    for (const metric of ['| round trip p50', '| throughput, 256 in flight', '| CPU per request, server', '| 2 MiB writer → reader, 1 KiB-limit', '| 2 MiB writer → reader, 64 KiB-limit', '| peak retained heap + external above start, server']) {
+    for (const metric of [
+      '| round trip p50',
+      '| throughput, 256 in flight',
+      '| CPU per request, server',
+      '| 2 MiB writer → reader, 1 KiB-limit',
+      '| 2 MiB writer → reader, 64 KiB-limit',
+      '| peak retained heap + external above start, server',
+    ]) {
       const row = stdout.split('\n').find((l) => l.startsWith(metric))
       expect(row, metric).toBeDefined()
       expect(row).not.toMatch(/⚠|failed|—/)

@@ -85,7 +85,26 @@ describe('the published package', () => {
     const result = JSON.parse(stdout)
     expect(result.analysis.problems).toEqual([])
     expect(result.problems).toEqual({})
-    expect(Object.keys(result.analysis.entrypoints).sort()).toEqual(['.', './addresses', './chunks', './codecs', './core', './debug', './files', './messages', './msgpack', './node', './package.json', './presence', './protocol', './react', './replies', './rest', './server', './streams'])
+    expect(Object.keys(result.analysis.entrypoints).sort()).toEqual([
+      '.',
+      './addresses',
+      './chunks',
+      './codecs',
+      './core',
+      './debug',
+      './files',
+      './messages',
+      './msgpack',
+      './node',
+      './package.json',
+      './presence',
+      './protocol',
+      './react',
+      './replies',
+      './rest',
+      './server',
+      './streams',
+    ])
   }, 60_000)
 
   // A real round trip in a fresh Node process, resolving `sock-client` through the exports map (self-reference).

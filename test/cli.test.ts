@@ -208,7 +208,6 @@ describe('sock serve', () => {
   })
 })
 
-
 describe('sock serve: secrets', () => {
   it('prints no Redis password (nor the token) in a banner, a log line or an error, whatever the URL (flag or SOCK_REDIS_URL)', async () => {
     const live = await freePort()
@@ -298,7 +297,10 @@ describe('sock send / listen', () => {
     await sdk.join('chat')
     await sdk.signal('chat', 'cursor', { x: 1, y: [2, 3] })
     await listen.waitOut(/cursor.*\n/)
-    const lines = listen.out.trimEnd().split('\n').map((l) => JSON.parse(l))
+    const lines = listen.out
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(lines[0]).toEqual({ channel: 'chat', event: 'message', from: 'bob', data: 'hello "there"\nline 2 \u00e9' })
     expect(lines[1]).toMatchObject({ channel: 'chat', event: 'message', data: 'second' })
     expect(lines[1].from).toMatch(/^[A-Za-z0-9]{12}$/)
@@ -373,7 +375,12 @@ describe('sock list', () => {
     expect(table.code).toBe(0)
     const rows = table.out.trimEnd().split('\n')
     expect(rows[0]).toMatch(/^ID\s+CREATED$/)
-    expect(rows.slice(1).map((r) => r.split(/\s+/)[0]).sort()).toEqual(['alice', 'bob'])
+    expect(
+      rows
+        .slice(1)
+        .map((r) => r.split(/\s+/)[0])
+        .sort(),
+    ).toEqual(['alice', 'bob'])
     for (const r of rows.slice(1)) expect(r).toMatch(/^\w+\s+\d{4}-\d\d-\d\dT[\d:.]+Z$/)
     const list = JSON.parse(json.out)
     expect(list.map((i: any) => i.id).sort()).toEqual(['alice', 'bob'])
@@ -409,7 +416,10 @@ describe('sock file', () => {
     // The same name again is saved next to the first, never over it.
     expect((await run(['file', 'files', small, '--url', s.address])).code).toBe(0)
     await listen.waitOut(/(.*\n){3}/)
-    const lines = listen.out.trimEnd().split('\n').map((l) => JSON.parse(l))
+    const lines = listen.out
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(lines.map((l) => [l.event, l.data.name, l.data.size])).toEqual([
       ['file', 'small.txt', 11],
       ['file', 'big.bin', 200_000],

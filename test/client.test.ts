@@ -4,7 +4,6 @@ import { ConnectionError, SockClient, ValidationError, type LifecycleInfo, type 
 import { createSockServer } from '../src/server'
 import { client, closeAll, DIST, rawPeer, runScript, sleep, startServer, waitFor } from './helpers'
 
-
 afterEach(async () => {
   await closeAll()
 })
@@ -187,10 +186,13 @@ describe('SockClient on one address', () => {
   })
 
   it('REST errors are typed: timeout and unreachable server', async () => {
-    const silent = await import('node:net').then((net) => new Promise<import('node:net').Server>((r) => {
-      const srv = net.createServer(() => {}) // accepts, never answers
-      srv.listen(0, '127.0.0.1', () => r(srv))
-    }))
+    const silent = await import('node:net').then(
+      (net) =>
+        new Promise<import('node:net').Server>((r) => {
+          const srv = net.createServer(() => {}) // accepts, never answers
+          srv.listen(0, '127.0.0.1', () => r(srv))
+        }),
+    )
     const port = (silent.address() as { port: number }).port
     try {
       const c = client({ restTimeout: 200 })
@@ -293,11 +295,11 @@ describe('write batching in Node', () => {
     const original = { _write: proto._write, _writev: proto._writev }
     const counter = { calls: 0, chunks: 0, stop: () => Object.assign(proto, original) }
     proto._write = function (this: Socket, ...a: unknown[]) {
-      if (which(this)) (counter.calls++, counter.chunks++)
+      if (which(this)) counter.calls++, counter.chunks++
       return original._write.apply(this, a)
     }
     proto._writev = function (this: Socket, ...a: unknown[]) {
-      if (which(this)) (counter.calls++, (counter.chunks += (a[0] as unknown[]).length))
+      if (which(this)) counter.calls++, (counter.chunks += (a[0] as unknown[]).length)
       return original._writev.apply(this, a)
     }
     return counter

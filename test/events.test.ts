@@ -1,11 +1,10 @@
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
 import { chunkData, splitChunks } from '../src/chunks'
-import { SockClient, type LifecycleInfo, type SockFile, type SockMessage } from '../src'
+import type { LifecycleInfo, SockFile, SockMessage } from '../src'
 import { crc32, encodeFrame, fromBase64, toBase64, TYPE_CHUNK, utf8Length } from '../src/protocol-entry'
 import { msgpack } from '../src/msgpack'
 import { client, closeAll, rawPeer, sleep, startServer, waitFor } from './helpers'
-
 
 afterEach(async () => {
   await closeAll()
@@ -185,9 +184,11 @@ describe('payloads larger than the frame limit', () => {
     })
     await Promise.all(senders.map((c) => c.join('chat')))
     const payload = (id: string, n: number) => ({ id, n, body: `${id}-${n}-`.repeat(3000) })
-    await Promise.all(senders.map(async (c, k) => {
-      for (let n = 0; n < 3; n++) await c.signal('chat', 'blob', payload(`s${k + 1}`, n))
-    }))
+    await Promise.all(
+      senders.map(async (c, k) => {
+        for (let n = 0; n < 3; n++) await c.signal('chat', 'blob', payload(`s${k + 1}`, n))
+      }),
+    )
     await waitFor(() => [...got.values()].reduce((a, v) => a + v.length, 0) === 9, 10_000, 'nine messages')
     for (const id of ['s1', 's2', 's3']) expect(got.get(id)).toEqual([0, 1, 2].map((n) => payload(id, n)))
   })
@@ -199,7 +200,7 @@ describe('payloads larger than the frame limit', () => {
     const errors: LifecycleInfo[] = []
     const got: unknown[] = []
     rx.on('socket', 'error', (e) => errors.push(e))
-    rx.on('chat', (e, m) => got.push(m))
+    rx.on('chat', (_e, m) => got.push(m))
     await rx.join('chat')
     const peer = await rawPeer(`${s.url}/channel/chat?id=dying`)
     const text = `{"i":"m1","e":"x","d":"${'y'.repeat(3000)}"}`
@@ -284,7 +285,10 @@ describe('msgpack codec', () => {
     bob.on('chat', 'rich', (d) => got.push(d))
     const rich = {
       when: new Date('2026-11-22T10:00:00.123Z'),
-      map: new Map<unknown, unknown>([['k', 1], [2, { nested: new Set(['a', 3]) }]]),
+      map: new Map<unknown, unknown>([
+        ['k', 1],
+        [2, { nested: new Set(['a', 3]) }],
+      ]),
       set: new Set([1, 'two', 3n]),
       big: 2n ** 100n,
       small: -42n,

@@ -2,9 +2,9 @@
 // random points, and wall-clock jumps at random points. Each runs against a real server on loopback.
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
-import { isSockError, type SockClient } from '../src'
+import { isSockError } from '../src'
 import { chunkData, pendingBytes, splitChunks } from '../src/chunks'
-import { client, closeAll, heapAfterGc, rawPeer, startServer, waitFor, type RawPeer } from './helpers'
+import { client, closeAll, heapAfterGc, rawPeer, startServer, waitFor } from './helpers'
 
 afterEach(closeAll)
 
@@ -42,7 +42,30 @@ async function pair(channel: string, options: Parameters<typeof client>[0] = {})
 
 // Numbers at and around every boundary a header field has: the regex limits (9 and 10 digits), the defaults of
 // maxMessageBytes (16 MiB), 2^31, 2^53, and the small ones.
-const edge = fc.constantFrom(0, 1, 2, 63, 64, 65, 255, 256, 257, 1023, 1024, 65_535, 99_999, 100_000, (16 << 20) - 1, 16 << 20, (16 << 20) + 1, 2 ** 31 - 1, 2 ** 31, 999_999_999, 9_999_999_999, 2 ** 53)
+const edge = fc.constantFrom(
+  0,
+  1,
+  2,
+  63,
+  64,
+  65,
+  255,
+  256,
+  257,
+  1023,
+  1024,
+  65_535,
+  99_999,
+  100_000,
+  (16 << 20) - 1,
+  16 << 20,
+  (16 << 20) + 1,
+  2 ** 31 - 1,
+  2 ** 31,
+  999_999_999,
+  9_999_999_999,
+  2 ** 53,
+)
 const number = fc.oneof(edge, fc.nat(), fc.integer({ min: -5, max: 5 }))
 const id = fc.oneof(fc.stringMatching(/^[A-Za-z0-9]{1,8}$/), fc.constantFrom('a'.repeat(64), 'a'.repeat(65), 'b'.repeat(1000)))
 
@@ -50,9 +73,13 @@ const adversarial = fc.oneof(
   // chunk headers: every field at a boundary
   fc.tuple(id, number, number, number, fc.string({ maxLength: 50 })).map(([i, idx, n, len, piece]) => ({ type: 8, data: `${i}:${idx}:${n}:${len}:${piece}` })),
   // envelopes: ids and event names at and past their bounds
-  fc.tuple(fc.constantFrom(1, 63, 64, 65, 5000), fc.constantFrom(1, 255, 256, 257, 20_000), number).map(([il, el, d]) => ({ type: 7, data: JSON.stringify({ i: 'i'.repeat(il), e: 'e'.repeat(el), d }) })),
+  fc
+    .tuple(fc.constantFrom(1, 63, 64, 65, 5000), fc.constantFrom(1, 255, 256, 257, 20_000), number)
+    .map(([il, el, d]) => ({ type: 7, data: JSON.stringify({ i: 'i'.repeat(il), e: 'e'.repeat(el), d }) })),
   // frame types and fields at the edges of what JSON numbers can say
-  fc.tuple(fc.constantFrom(Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2 ** 53, 1e308, -1, 0, 3, 9), fc.string({ maxLength: 30 }), fc.constantFrom('', 'x'.repeat(5000))).map(([type, data, from]) => ({ type, data, from })),
+  fc
+    .tuple(fc.constantFrom(Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2 ** 53, 1e308, -1, 0, 3, 9), fc.string({ maxLength: 30 }), fc.constantFrom('', 'x'.repeat(5000)))
+    .map(([type, data, from]) => ({ type, data, from })),
 )
 
 describe('fuzz: adversarial numbers in every header field', () => {
@@ -188,5 +215,3 @@ describe('fuzz: wall-clock jumps at random points', () => {
     }
   }, 60_000)
 })
-
-export type { RawPeer, SockClient }

@@ -13,7 +13,7 @@ let peer: WsSocket
 let client: SockClient
 let delivered = 0
 let errors = 0
-let untyped: unknown[] = []
+const untyped: unknown[] = []
 let sentinel = -1
 let onSentinel: (() => void) | undefined
 
@@ -53,13 +53,15 @@ afterAll(async () => {
 
 const anyJson = fc.jsonValue({ maxDepth: 3 })
 const text = fc.string({ unit: 'binary', maxLength: 200 })
-const chunkHeader = fc.tuple(
-  fc.oneof(fc.stringMatching(/^[A-Za-z0-9]{1,12}$/), text),
-  fc.oneof(fc.nat(20), fc.integer(), fc.constant(999999999)),
-  fc.oneof(fc.nat(20), fc.integer(), fc.constant(999999999)),
-  fc.oneof(fc.nat(5000), fc.integer(), fc.constant(9999999999)),
-  text,
-).map(([id, i, n, len, piece]) => `${id}:${i}:${n}:${len}:${piece}`)
+const chunkHeader = fc
+  .tuple(
+    fc.oneof(fc.stringMatching(/^[A-Za-z0-9]{1,12}$/), text),
+    fc.oneof(fc.nat(20), fc.integer(), fc.constant(999999999)),
+    fc.oneof(fc.nat(20), fc.integer(), fc.constant(999999999)),
+    fc.oneof(fc.nat(5000), fc.integer(), fc.constant(9999999999)),
+    text,
+  )
+  .map(([id, i, n, len, piece]) => `${id}:${i}:${n}:${len}:${piece}`)
 
 /** A valid message split into chunks, then shuffled, repeated or truncated. */
 const mangledChunks = fc
@@ -78,10 +80,22 @@ const frame = fc.oneof(
   {
     weight: 3,
     arbitrary: fc
-      .record({ type: fc.oneof(fc.integer({ min: -3, max: 12 }), fc.integer(), fc.double(), fc.string(), fc.constant(null)), data: fc.oneof(text, anyJson), from: fc.oneof(text, anyJson) }, { requiredKeys: [] })
+      .record(
+        { type: fc.oneof(fc.integer({ min: -3, max: 12 }), fc.integer(), fc.double(), fc.string(), fc.constant(null)), data: fc.oneof(text, anyJson), from: fc.oneof(text, anyJson) },
+        { requiredKeys: [] },
+      )
       .map((o) => JSON.stringify(o)),
   },
-  { weight: 2, arbitrary: fc.oneof(anyJson.map((v) => JSON.stringify(v)), text, fc.record({ i: text, e: text, c: fc.oneof(fc.constant('msgpack'), fc.constant('nope'), text), d: fc.oneof(text, anyJson) }, { requiredKeys: [] }).map((o) => JSON.stringify(o))).map((d) => JSON.stringify({ type: 7, data: d })) }, // malformed envelopes
+  {
+    weight: 2,
+    arbitrary: fc
+      .oneof(
+        anyJson.map((v) => JSON.stringify(v)),
+        text,
+        fc.record({ i: text, e: text, c: fc.oneof(fc.constant('msgpack'), fc.constant('nope'), text), d: fc.oneof(text, anyJson) }, { requiredKeys: [] }).map((o) => JSON.stringify(o)),
+      )
+      .map((d) => JSON.stringify({ type: 7, data: d })),
+  }, // malformed envelopes
   { weight: 2, arbitrary: fc.oneof(chunkHeader, text).map((d) => JSON.stringify({ type: 8, data: d })) }, // malformed chunks
   { weight: 1, arbitrary: fc.integer({ min: 10_000, max: 200_000 }).map((n) => JSON.stringify({ type: 1 + (n % 9), data: 'h'.repeat(n) })) }, // huge strings
   { weight: 1, arbitrary: fc.constant('{"error":"Invalid json format"}') },

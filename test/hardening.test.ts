@@ -198,7 +198,11 @@ describe('application code cannot break the library', () => {
     c.on('socket', 'error', (i) => errors.push(i.error!.code))
     c.setup(s.address)
     await c.join('files')
-    const report = await c.sendFile('files', 'a.bin', new Uint8Array(4000), { onProgress: () => { throw new Error('progress bug') } })
+    const report = await c.sendFile('files', 'a.bin', new Uint8Array(4000), {
+      onProgress: () => {
+        throw new Error('progress bug')
+      },
+    })
     expect(report.sent.length).toBe(1)
     expect(errors).toContain('ERR_LISTENER')
   })
@@ -275,11 +279,19 @@ describe('write batching is bounded', () => {
   it('an unpaced burst of 50,000 signals leaves in batches while the loop runs, not all at its end', async () => {
     // The server runs in a process of its own, so it can read while this one is busy in the loop.
     const child = await import('node:child_process')
-    const p = child.spawn(process.execPath, ['--input-type=module', '-e', `
+    const p = child.spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `
       import { createSockServer } from ${JSON.stringify(new URL('../dist/server.js', import.meta.url).href)}
       const s = await createSockServer({ port: 0 })
       console.log(s.port)
-    `], { stdio: ['ignore', 'pipe', 'inherit'] })
+    `,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    )
     closers.push(() => p.kill('SIGKILL'))
     const port = Number(await new Promise<string>((r) => p.stdout.once('data', (d) => r(String(d)))))
     const c = client()
@@ -468,11 +480,14 @@ describe('liveness that proves registration', () => {
       answerWhoami(ws, 'zed')
     })
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', r))
-    closers.push(() => new Promise((r) => {
-      for (const c of wss.clients) c.terminate()
-      wss.close()
-      http.close(r)
-    }))
+    closers.push(
+      () =>
+        new Promise((r) => {
+          for (const c of wss.clients) c.terminate()
+          wss.close()
+          http.close(r)
+        }),
+    )
     const c = client({ registrationCheck: 150 })
     const rec = record(c, 'open', 'close', 'error')
     c.setup(`127.0.0.1:${(http.address() as { port: number }).port}`)
@@ -527,7 +542,12 @@ describe('identity survives a silent death, end to end', () => {
     await bob.signal('bh', 'message', 'are you there?')
     await waitFor(() => got.length, 3000, 'the message')
     expect(got).toEqual(['are you there?'])
-    expect(s.instances('bh').map((i) => i.id).sort()).toEqual(['alice', bob.idOf('bh')].sort())
+    expect(
+      s
+        .instances('bh')
+        .map((i) => i.id)
+        .sort(),
+    ).toEqual(['alice', bob.idOf('bh')].sort())
   })
 })
 

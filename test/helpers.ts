@@ -127,7 +127,7 @@ export function rawPeer(url: string, opts: { binary?: boolean } = {}): Promise<R
   }
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(peer))
-    ws.once('close', (code, reason) => resolve(peer)) // rejected at once (1008): the caller reads `closed`
+    ws.once('close', (_code, _reason) => resolve(peer)) // rejected at once (1008): the caller reads `closed`
     ws.once('unexpected-response', () => reject(new Error('unexpected HTTP response')))
   })
 }

@@ -65,7 +65,13 @@ let mod: {
 beforeEach(async () => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance', 'Date'] })
   vi.resetModules()
-  const [connection, channel, address, feature, envelope] = await Promise.all([import('../src/connection'), import('../src/channel'), import('../src/address'), import('../src/feature'), import('../src/envelope')])
+  const [connection, channel, address, feature, envelope] = await Promise.all([
+    import('../src/connection'),
+    import('../src/channel'),
+    import('../src/address'),
+    import('../src/feature'),
+    import('../src/envelope'),
+  ])
   mod = { Connection: connection.Connection, Channel: channel.Channel, DEFAULT_QUEUE: connection.DEFAULT_QUEUE, makeAddress: address.makeAddress, compose: feature.compose, json: envelope.json }
   FakeSocket.all = []
 })
@@ -125,7 +131,11 @@ describe('Connection (fake socket, fake time)', () => {
     await settle()
     expect(last().url).toBe('ws://a:1000/channel/ch')
     last().open()
-    expect(last().frames().map((f) => f.type)).toEqual([-1, 0]) // the first ping, then who-am-I
+    expect(
+      last()
+        .frames()
+        .map((f) => f.type),
+    ).toEqual([-1, 0]) // the first ping, then who-am-I
     expect(c.state).toBe('connecting') // open only once the server answered end to end
     last().whoami('alice')
     expect(c.state).toBe('open')
@@ -178,7 +188,11 @@ describe('Connection (fake socket, fake time)', () => {
     await settle()
     last().open()
     last().whoami()
-    expect(last().frames().map((f) => f.data)).toEqual(['', '', 'early'])
+    expect(
+      last()
+        .frames()
+        .map((f) => f.data),
+    ).toEqual(['', '', 'early'])
     await expect((early as { written: Promise<string> }).written).resolves.toBe('a:1000')
     last().bufferedAmount = 150 // over highWaterMark (100)
     const held = c.offer('{"type":1,"data":"held"}')
@@ -235,7 +249,11 @@ describe('Connection (fake socket, fake time)', () => {
     await settle()
     last().open()
     last().whoami()
-    expect(last().frames().map((f) => f.data)).toEqual(['', '', 'a', 'd'])
+    expect(
+      last()
+        .frames()
+        .map((f) => f.data),
+    ).toEqual(['', '', 'a', 'd'])
     await expect(a.written).resolves.toBe('a:1000')
     await expect(d.written).resolves.toBe('a:1000')
     expect(c.withdraw(a.pending, why)).toBe(false) // written: too late to take back
@@ -318,7 +336,11 @@ describe('Channel: the message layer (fake socket, fake time)', () => {
     frame(8, 'c1:0:2:10:abcde')
     frame(2, 'a.txt:aGk=')
     frame(7, JSON.stringify({ i: 'x2', e: 'file', d: { name: 'a', size: 1, crc32: '0', base64: 'YQ==' } }))
-    expect(dispatched.map(([e, d]) => [e, d])).toEqual([['message', 'hello'], ['move', { x: 1 }], ['type:42', 'raw']])
+    expect(dispatched.map(([e, d]) => [e, d])).toEqual([
+      ['message', 'hello'],
+      ['move', { x: 1 }],
+      ['type:42', 'raw'],
+    ])
     expect(dispatched.every(([, , m]) => m.from === 'peer')).toBe(true)
     const errors = reports.filter(([k]) => k === 'error').map(([, e]) => (e as Error).message)
     expect(errors).toEqual([expect.stringContaining("'sock-client/chunks'"), expect.stringContaining("'sock-client/files'"), expect.stringContaining("'sock-client/files'")])
@@ -330,7 +352,10 @@ describe('Channel: the message layer (fake socket, fake time)', () => {
     await ch.signal('message', 'hi')
     await ch.signal('move', { x: 1 })
     const frames = last().frames().slice(2)
-    expect(frames).toEqual([{ type: 1, data: 'hi' }, { type: 7, data: '{"i":"id1","e":"move","d":{"x":1}}' }])
+    expect(frames).toEqual([
+      { type: 1, data: 'hi' },
+      { type: 7, data: '{"i":"id1","e":"move","d":{"x":1}}' },
+    ])
     await expect(ch.signal('big', 'x'.repeat(2000))).rejects.toThrow(/add the chunks feature from 'sock-client\/chunks'/)
   })
 
@@ -351,7 +376,10 @@ describe('Channel: the message layer (fake socket, fake time)', () => {
       expect(dispatched.map(([e, d]) => [e, d])).toEqual([['move', 2]])
       expect(reports.filter(([k]) => k === 'error')).toEqual([])
     }
-    expect(seen).toEqual([['peer', 'q1'], ['peer', 'r1']])
+    expect(seen).toEqual([
+      ['peer', 'q1'],
+      ['peer', 'r1'],
+    ])
   })
 
   it('signal(event, data, to) writes an envelope with t, a message string too', async () => {
@@ -359,7 +387,10 @@ describe('Channel: the message layer (fake socket, fake time)', () => {
     const ch = await openChannel(h)
     await ch.signal('message', 'hi', 'bob')
     await ch.signal('move', { x: 1 }, 'bob')
-    expect(last().frames().slice(2)).toEqual([{ type: 7, data: '{"i":"id1","e":"message","t":"bob","d":"hi"}' }, { type: 7, data: '{"i":"id2","e":"move","t":"bob","d":{"x":1}}' }])
+    expect(last().frames().slice(2)).toEqual([
+      { type: 7, data: '{"i":"id1","e":"message","t":"bob","d":"hi"}' },
+      { type: 7, data: '{"i":"id2","e":"move","t":"bob","d":{"x":1}}' },
+    ])
   })
 
   it('hands an envelope too large for one frame to the split hook of a feature', async () => {
@@ -382,7 +413,12 @@ describe('Channel: the message layer (fake socket, fake time)', () => {
       await vi.advanceTimersByTimeAsync(1000)
       urls.push(last().url)
     }
-    expect(urls).toEqual(['ws://a:2000/channel/room?id=me&token=s3cret', 'ws://b:2001/channel/room?id=me&token=s3cret', 'ws://c:2002/channel/room?id=me&token=s3cret', 'ws://a:2000/channel/room?id=me&token=s3cret'])
+    expect(urls).toEqual([
+      'ws://a:2000/channel/room?id=me&token=s3cret',
+      'ws://b:2001/channel/room?id=me&token=s3cret',
+      'ws://c:2002/channel/room?id=me&token=s3cret',
+      'ws://a:2000/channel/room?id=me&token=s3cret',
+    ])
     expect(ch.connections).toHaveLength(1)
     // the loss is reported on the address lost, the retry on the address it goes to
     const lost = reports.find(([k, d]) => k === 'state' && (d as { code?: number }).code === 1006)

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { SockClient, type LifecycleInfo, type SendReport, type SockMessage } from '../src'
+import type { SockClient, LifecycleInfo, SendReport, SockMessage } from '../src'
 import { createSockServer, type SockServer } from '../src/server'
 import { client, closeAll, rawPeer, sleep, startServer, waitFor } from './helpers'
 
@@ -152,7 +152,12 @@ describe('failover mode', () => {
     await sleep(100)
     expect(foGot).toEqual([1, 2])
     expect(peerGot).toEqual([1, 2]) // nothing twice
-    expect(servers[1]!.instances('chat').map((i) => i.id).sort()).toEqual(['fo', 'peer'])
+    expect(
+      servers[1]!
+        .instances('chat')
+        .map((i) => i.id)
+        .sort(),
+    ).toEqual(['fo', 'peer'])
   })
 
   it('wraps around the list', async () => {

@@ -15,7 +15,12 @@ const warnings = (output: string) => output.split('\n').filter((l) => /\bwarn/i.
 /** The documents the README links to, shipped in the package (package.json `files`). */
 const DOCS = ['docs/protocol.md', 'docs/protocol-replies.md', 'docs/protocol-presence.md', 'docs/design.md', 'docs/errors.md', 'docs/demo.png']
 /** A heading's anchor as GitHub and npm make it: lower case, punctuation dropped, spaces as hyphens. */
-const slug = (h: string) => h.trim().toLowerCase().replace(/[^\p{L}\p{N}_\- ]/gu, '').replace(/ /g, '-')
+const slug = (h: string) =>
+  h
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}_\- ]/gu, '')
+    .replace(/ /g, '-')
 
 let p: Packed
 beforeAll(async () => {
@@ -237,7 +242,10 @@ describe('optional peers', () => {
           await y.signal('chat', 'point', { at: new Date(0), tags: new Set(['t']), n: 2n ** 70n })
           console.log(JSON.stringify(await got)); x.close(); y.close(); await server.close()`,
         ),
-        cjs(app, `const { msgpack } = require('sock-client/msgpack'); const c = msgpack(); const d = c.decode(c.encode({ at: new Date(0), m: new Map([[1, 2]]) })); console.log(JSON.stringify({ from: 'cjs', date: d.at instanceof Date, map: d.m instanceof Map }))`),
+        cjs(
+          app,
+          `const { msgpack } = require('sock-client/msgpack'); const c = msgpack(); const d = c.decode(c.encode({ at: new Date(0), m: new Map([[1, 2]]) })); console.log(JSON.stringify({ from: 'cjs', date: d.at instanceof Date, map: d.m instanceof Map }))`,
+        ),
       ])
       expect(a.code, a.output).toBe(0)
       expect(JSON.parse(a.stdout)).toEqual({ from: 'y', date: true, set: true, big: true })
@@ -269,4 +277,3 @@ describe('optional peers', () => {
     })
   })
 })
-

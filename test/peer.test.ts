@@ -22,7 +22,13 @@ describe('missingPackage', () => {
       const e = missingPackage(cause, 'sock-no-such-package', 'sock-client/feature') as MissingPackageError
       expect(e).toBeInstanceOf(MissingPackageError)
       expect(isMissingPackageError(e) && isSockError(e)).toBe(true)
-      expect({ code: e.code, packageName: e.packageName, feature: e.feature, install: e.install, cause: e.cause }).toEqual({ code: 'ERR_MISSING_PACKAGE', packageName: 'sock-no-such-package', feature: 'sock-client/feature', install: 'npm i sock-no-such-package', cause })
+      expect({ code: e.code, packageName: e.packageName, feature: e.feature, install: e.install, cause: e.cause }).toEqual({
+        code: 'ERR_MISSING_PACKAGE',
+        packageName: 'sock-no-such-package',
+        feature: 'sock-client/feature',
+        install: 'npm i sock-no-such-package',
+        cause,
+      })
       expect(e.message).toBe('sock-client/feature needs the sock-no-such-package package, an optional peer dependency of sock-client that is not installed: run npm i sock-no-such-package')
     }
   })

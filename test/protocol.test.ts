@@ -145,7 +145,31 @@ describe('decodeEnvelope', () => {
   it('agrees with a plain JSON.parse reading on envelopes written by any hand (5,000 cases)', () => {
     // Pieces that stress the sliced fast path: other key orders, whitespace, duplicate keys, a codec, escapes,
     // raw control characters, a trailing key after the payload, truncation.
-    const piece = fc.constantFrom('{', '}', '"i":', '"e":', '"d":', '"c":', '"json"', '"msgpack"', ',', ' ', '"a"', '"ev"', '""', '"\\""', '"\\\\"', '"\n"', '"\u0001"', '1', '{"t":"x"}', '[1,2]', 'null', '"d', ':')
+    const piece = fc.constantFrom(
+      '{',
+      '}',
+      '"i":',
+      '"e":',
+      '"d":',
+      '"c":',
+      '"json"',
+      '"msgpack"',
+      ',',
+      ' ',
+      '"a"',
+      '"ev"',
+      '""',
+      '"\\""',
+      '"\\\\"',
+      '"\n"',
+      '"\u0001"',
+      '1',
+      '{"t":"x"}',
+      '[1,2]',
+      'null',
+      '"d',
+      ':',
+    )
     const handWritten = fc.array(piece, { maxLength: 14 }).map((a) => a.join(''))
     const mutated = fc
       .tuple(fc.string({ maxLength: 6 }), fc.string({ minLength: 0, maxLength: 6 }), fc.jsonValue({ maxDepth: 2 }), fc.nat(40), fc.string({ maxLength: 4 }))

@@ -53,7 +53,14 @@ export function rawRequest(port: number, bytes: string | Buffer, opts: { timeout
 
 /** A WebSocket upgrade request head for `target`, with `extra` header lines (each `Name: value`). */
 export function upgradeRequest(target: string, extra: string[] = [], method = 'GET'): string {
-  const lines = [`${method} ${target} HTTP/1.1`, 'Host: 127.0.0.1', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`, 'Sec-WebSocket-Version: 13']
+  const lines = [
+    `${method} ${target} HTTP/1.1`,
+    'Host: 127.0.0.1',
+    'Upgrade: websocket',
+    'Connection: Upgrade',
+    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
+    'Sec-WebSocket-Version: 13',
+  ]
   for (const e of extra) {
     const name = e.slice(0, e.indexOf(':')).toLowerCase()
     const i = lines.findIndex((l) => l.toLowerCase().startsWith(`${name}:`))

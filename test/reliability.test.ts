@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { WebSocketServer, type WebSocket as WsSocket } from 'ws'
-import { isSockError, SockClient, type LifecycleInfo } from '../src'
+import type { WebSocket as WsSocket } from 'ws'
+import { isSockError } from '../src'
 import { backoffCap, backoffDelay, DEFAULT_RECONNECT } from '../src/protocol-entry'
-import { createSockServer, type SockServer } from '../src/server'
+import { createSockServer } from '../src/server'
 import { answerWhoami, client, closeAll, DIST, record, runScript, scripted, sleep, startServer, waitFor } from './helpers'
 
 const closers: (() => unknown)[] = []
@@ -261,7 +261,10 @@ describe('chaos', () => {
     for (const id of ['s1', 's2', 's3']) {
       const mine = got.filter((g) => g.id === id).map((g) => g.n)
       expect(new Set(mine).size, `${id} duplicates`).toBe(mine.length)
-      expect([...mine].sort((a, b) => a - b), `${id} order`).toEqual(mine)
+      expect(
+        [...mine].sort((a, b) => a - b),
+        `${id} order`,
+      ).toEqual(mine)
       const mustArrive = written.get(id)!.filter((w) => w.at > joinedAt)
       expect(mustArrive.length).toBeGreaterThan(10)
       for (const w of mustArrive) expect(mine, `${id} #${w.n}`).toContain(w.n)

@@ -18,7 +18,11 @@ afterEach(async () => {
 
 /** The embedded server in a process of its own (so that it can be killed), on `port` (0: any). */
 async function serverProcess(port = 0): Promise<{ port: number; kill(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', `const { createSockServer } = await import(${SERVER}); const s = await createSockServer({ port: ${port} }); console.log('port ' + s.port)`], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(
+    process.execPath,
+    ['--input-type=module', '-e', `const { createSockServer } = await import(${SERVER}); const s = await createSockServer({ port: ${port} }); console.log('port ' + s.port)`],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
   children.add(child)
   let out = ''
   child.stdout!.on('data', (d) => (out += d))

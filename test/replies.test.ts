@@ -2,7 +2,7 @@
 // fast replies, failures that leak nothing, progress, addressing, requestAll, withdrawal from the queue, retries that
 // execute once, and the bounds (pending requests, the reply cache) filled.
 import { afterEach, describe, expect, it } from 'vitest'
-import { NO_REPLY, ReplyCode, ReplyError, type SockClient } from '../src'
+import { NO_REPLY, ReplyCode, ReplyError } from '../src'
 import { stateOf } from '../src/replies'
 import { client, closeAll, rawPeer, sleep, startServer, waitFor } from './helpers'
 
@@ -18,10 +18,11 @@ async function pair(options: Parameters<typeof client>[0] = {}, channel = 'jobs'
   return { s, a, b }
 }
 
-const codeOf = (p: Promise<unknown>) => p.then(
-  () => 'resolved',
-  (e) => e.code,
-)
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => 'resolved',
+    (e) => e.code,
+  )
 
 describe('request / handle', () => {
   it('a value is the reply, nothing a fast reply (type 9), a ReplyError its code and message, any other throw code 5 without its message', async () => {
@@ -50,7 +51,10 @@ describe('request / handle', () => {
     expect(boom.message).not.toContain('secret')
     expect(await a.request('jobs', 'bare').catch((e) => e.replyCode)).toBe(404)
     await waitFor(() => frames.length >= 10, 3000, 'the spy to see the traffic')
-    const data = frames.map((f) => JSON.parse(f)).filter((f) => f.from === 'bob').map((f) => [f.type, f.data])
+    const data = frames
+      .map((f) => JSON.parse(f))
+      .filter((f) => f.from === 'bob')
+      .map((f) => [f.type, f.data])
     // the fast replies are type 9 `a:<request>:<code>:<reply id>`; nothing of the thrown error went on the wire
     expect(data.filter(([t]) => t === 9).map(([, d]) => d.replace(/:[A-Za-z0-9]+$/, ':R').replace(/^a:[A-Za-z0-9]+:/, 'a:Q:'))).toEqual(['a:Q:0:R', 'a:Q:5:R', 'a:Q:404:R'])
     expect(frames.join('\n')).not.toContain('secret')
@@ -216,7 +220,7 @@ describe('settling exactly once', () => {
     await x.join('jobs')
     const seen: unknown[] = []
     b.handle('jobs', 'count', (d) => void seen.push(d))
-    const burst = Array.from({ length: 50 }, (_, i) => x.signal('jobs', 'filler', 'y'.repeat(500)).catch(() => {}))
+    const burst = Array.from({ length: 50 }, (_, _i) => x.signal('jobs', 'filler', 'y'.repeat(500)).catch(() => {}))
     const c3 = new AbortController()
     const q = x.request('jobs', 'count', 'queued', { signal: c3.signal })
     expect(x.connectionsOf('jobs')[0]!.queued).toBeGreaterThan(0)
@@ -400,5 +404,3 @@ describe('at most once', () => {
     await Promise.all(ps)
   })
 })
-
-export type { SockClient }

@@ -80,23 +80,27 @@ const RUNTIMES: { name: string; cmd: () => string; args: (script: string[]) => s
 ]
 
 describe('the packed package on every runtime', () => {
-  it.concurrent.each(RUNTIMES)('$name: joins, signals both ways, lists over REST, closes, and the process ends by itself', async (rt) => {
-    const channel = `smoke${RUNTIMES.indexOf(rt)}`
-    const id = `rt${RUNTIMES.indexOf(rt)}`
-    peer.on(channel, 'hello', (data, m) => {
-      hellos.set(m.from!, data)
-      void peer.signal(channel, 'reply', { to: m.from })
-    })
-    await peer.join(channel)
-    const r = await smoke(rt.cmd(), rt.args([script, server.address, id, channel, rt.pass ?? 'default']))
-    expect(r.code, `exit ${r.code} ${r.signal ?? ''}\n${r.stderr}`).toBe(0)
-    expect(r.result.version).toMatch(rt.version)
-    expect(hellos.get(id)).toEqual({ runtime: r.result.runtime }) // their signal reached us
-    expect(r.result.got).toEqual({ data: { to: id }, from: 'peer' }) // and ours reached them
-    expect(r.result.instances).toEqual(['peer', id].sort())
-    // The WebSocket used: the runtime's standard one wherever it has one, ws on Node 20 (or when passed).
-    expect(r.result.counts).toEqual(rt.uses === 'ws' ? { standard: 0, ws: 1 } : { standard: 1, ws: 0 })
-    expect(r.exitAfterMs, 'the process kept running after close()').toBeLessThan(5000)
-    console.log(`${rt.name}: ${r.result.runtime} ${r.result.version}, ${rt.uses === 'ws' ? 'ws' : 'the standard WebSocket'}, exited ${Math.round(r.exitAfterMs)} ms after close()`)
-  }, 30_000)
+  it.concurrent.each(RUNTIMES)(
+    '$name: joins, signals both ways, lists over REST, closes, and the process ends by itself',
+    async (rt) => {
+      const channel = `smoke${RUNTIMES.indexOf(rt)}`
+      const id = `rt${RUNTIMES.indexOf(rt)}`
+      peer.on(channel, 'hello', (data, m) => {
+        hellos.set(m.from!, data)
+        void peer.signal(channel, 'reply', { to: m.from })
+      })
+      await peer.join(channel)
+      const r = await smoke(rt.cmd(), rt.args([script, server.address, id, channel, rt.pass ?? 'default']))
+      expect(r.code, `exit ${r.code} ${r.signal ?? ''}\n${r.stderr}`).toBe(0)
+      expect(r.result.version).toMatch(rt.version)
+      expect(hellos.get(id)).toEqual({ runtime: r.result.runtime }) // their signal reached us
+      expect(r.result.got).toEqual({ data: { to: id }, from: 'peer' }) // and ours reached them
+      expect(r.result.instances).toEqual(['peer', id].sort())
+      // The WebSocket used: the runtime's standard one wherever it has one, ws on Node 20 (or when passed).
+      expect(r.result.counts).toEqual(rt.uses === 'ws' ? { standard: 0, ws: 1 } : { standard: 1, ws: 0 })
+      expect(r.exitAfterMs, 'the process kept running after close()').toBeLessThan(5000)
+      console.log(`${rt.name}: ${r.result.runtime} ${r.result.version}, ${rt.uses === 'ws' ? 'ws' : 'the standard WebSocket'}, exited ${Math.round(r.exitAfterMs)} ms after close()`)
+    },
+    30_000,
+  )
 })

@@ -35,12 +35,48 @@ const noLineBreak = (s: string) => s.replace(/[\r\n]/g, '')
 
 const piece = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom('chat', 'room42', 'a', 'chat?id=alice', 'chat?id=bob&token=demo', 'chat/alice', 'chat/') },
-  fc.constantFrom('%', '%zz', '%00', '%C0%AF', '%E0%A4%A', '%2F', '%2e%2e', '..', '/', '//', '?', '&', '=', '#', ';', 'id=', 'token=', 'id=a&id=b', 'token=demo&token=x', 'chat', 'é', '\u00ff', '\u{1F600}', '\u0000', '\u0001', '\u007f', '\u001b', '\t', ' ', '\\'),
+  fc.constantFrom(
+    '%',
+    '%zz',
+    '%00',
+    '%C0%AF',
+    '%E0%A4%A',
+    '%2F',
+    '%2e%2e',
+    '..',
+    '/',
+    '//',
+    '?',
+    '&',
+    '=',
+    '#',
+    ';',
+    'id=',
+    'token=',
+    'id=a&id=b',
+    'token=demo&token=x',
+    'chat',
+    'é',
+    '\u00ff',
+    '\u{1F600}',
+    '\u0000',
+    '\u0001',
+    '\u007f',
+    '\u001b',
+    '\t',
+    ' ',
+    '\\',
+  ),
   fc.stringMatching(/^[A-Za-z0-9]{1,12}$/),
   fc.string({ unit: 'binary', maxLength: 12 }).map(noLineBreak),
 )
 const target = fc.oneof(
-  { weight: 8, arbitrary: fc.tuple(fc.constantFrom('/', '//', '/channel/', '/channel/', '/api/channel/', '/api/', 'http://127.0.0.1/', 'http://x/channel/', '', '*', 'x'), fc.array(piece, { maxLength: 4 })).map(([p, rest]) => p + rest.join('')) },
+  {
+    weight: 8,
+    arbitrary: fc
+      .tuple(fc.constantFrom('/', '//', '/channel/', '/channel/', '/api/channel/', '/api/', 'http://127.0.0.1/', 'http://x/channel/', '', '*', 'x'), fc.array(piece, { maxLength: 4 }))
+      .map(([p, rest]) => p + rest.join('')),
+  },
   { weight: 1, arbitrary: fc.constantFrom('//', '/channel/%', '/channel/chat?id=a&id=a', `/${'a'.repeat(20_000)}`, `/channel/${'a'.repeat(300)}`, `/api/channel/${'%zz'.repeat(1000)}`) },
 )
 const method = fc.oneof(
@@ -50,11 +86,46 @@ const method = fc.oneof(
 )
 const header = fc.tuple(
   fc.oneof(
-    { weight: 8, arbitrary: fc.constantFrom('Upgrade', 'Connection', 'Sec-WebSocket-Key', 'Sec-WebSocket-Version', 'Sec-WebSocket-Protocol', 'Sec-WebSocket-Extensions', 'Host', 'Content-Length', 'Transfer-Encoding', 'Expect', 'Origin', 'X-Big') },
+    {
+      weight: 8,
+      arbitrary: fc.constantFrom(
+        'Upgrade',
+        'Connection',
+        'Sec-WebSocket-Key',
+        'Sec-WebSocket-Version',
+        'Sec-WebSocket-Protocol',
+        'Sec-WebSocket-Extensions',
+        'Host',
+        'Content-Length',
+        'Transfer-Encoding',
+        'Expect',
+        'Origin',
+        'X-Big',
+      ),
+    },
     { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 10 }).map(noLineBreak) },
   ),
   fc.oneof(
-    { weight: 8, arbitrary: fc.constantFrom('websocket', 'Upgrade', 'upgrade, keep-alive', '13', '8', '12', '', 'dGhlIHNhbXBsZSBub25jZQ==', 'abc', 'chunked', '100-continue', '0', '-1', '99999999999999999999', 'a'.repeat(20_000)) },
+    {
+      weight: 8,
+      arbitrary: fc.constantFrom(
+        'websocket',
+        'Upgrade',
+        'upgrade, keep-alive',
+        '13',
+        '8',
+        '12',
+        '',
+        'dGhlIHNhbXBsZSBub25jZQ==',
+        'abc',
+        'chunked',
+        '100-continue',
+        '0',
+        '-1',
+        '99999999999999999999',
+        'a'.repeat(20_000),
+      ),
+    },
     { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 20 }).map(noLineBreak) },
   ),
 )
@@ -70,7 +141,11 @@ const request = fc.record({
 const nearValid = fc.record({
   method: fc.constantFrom('GET', 'GET', 'GET', 'HEAD', 'POST', 'OPTIONS'),
   target: fc
-    .tuple(fc.constantFrom('/channel/', '/api/channel/'), fc.oneof(fc.stringMatching(/^[A-Za-z0-9]{1,8}$/), piece), fc.array(fc.oneof(piece, fc.constantFrom('?id=', '&id=', '?token=demo', '&token=', '/')), { maxLength: 3 }))
+    .tuple(
+      fc.constantFrom('/channel/', '/api/channel/'),
+      fc.oneof(fc.stringMatching(/^[A-Za-z0-9]{1,8}$/), piece),
+      fc.array(fc.oneof(piece, fc.constantFrom('?id=', '&id=', '?token=demo', '&token=', '/')), { maxLength: 3 }),
+    )
     .map(([p, name, rest]) => p + name + rest.join('')),
   version: fc.constant('HTTP/1.1'),
   upgrade: fc.boolean(),

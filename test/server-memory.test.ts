@@ -18,10 +18,11 @@ afterAll(() => {
 async function heapServer(options: object = {}): Promise<{ port: number; heap(): Promise<{ heap: number; connections: number; counted: number }> }> {
   const child = fork(fileURLToPath(new URL('./fixtures/heap-node.mjs', import.meta.url)), [JSON.stringify(options)], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   children.push(child)
-  const next = () => new Promise<any>((resolve, reject) => {
-    child.once('message', resolve)
-    child.once('exit', (code) => reject(new Error(`heap server exited (${code})`)))
-  })
+  const next = () =>
+    new Promise<any>((resolve, reject) => {
+      child.once('message', resolve)
+      child.once('exit', (code) => reject(new Error(`heap server exited (${code})`)))
+    })
   const { port } = await next()
   return { port, heap: () => (child.send('heap'), next()) }
 }
@@ -32,7 +33,8 @@ async function flood(sock: Socket, frame: Buffer, ms: number): Promise<number> {
   const end = performance.now() + ms
   let sent = 0
   while (performance.now() < end && !sock.destroyed) {
-    if (!sock.write(burst)) await new Promise((r) => setTimeout(r, 20)) // the server may have stopped reading
+    if (!sock.write(burst))
+      await new Promise((r) => setTimeout(r, 20)) // the server may have stopped reading
     else await new Promise((r) => setImmediate(r))
     sent += 1000
   }

@@ -116,7 +116,22 @@ describe('embedded server: WebSocket route', () => {
     const s = await startServer()
     const a = await rawPeer(route(s, 'chat', '?id=a'))
     const b = await rawPeer(route(s, 'chat', '?id=b'))
-    const bad = ['null', 'garbage', '[]', '[1,2]', '42', '"str"', '{"type":"1","data":"x"}', '{"type":1.5,"data":"x"}', '{"type":1,"data":5}', '{"type":1,"data":null,"x":1}', '{"type":1,"data":"x","from":7}', '{"type":1e400,"data":"x"}', '{"type":null,"data":"x"}', '']
+    const bad = [
+      'null',
+      'garbage',
+      '[]',
+      '[1,2]',
+      '42',
+      '"str"',
+      '{"type":"1","data":"x"}',
+      '{"type":1.5,"data":"x"}',
+      '{"type":1,"data":5}',
+      '{"type":1,"data":null,"x":1}',
+      '{"type":1,"data":"x","from":7}',
+      '{"type":1e400,"data":"x"}',
+      '{"type":null,"data":"x"}',
+      '',
+    ]
     for (const t of bad) a.ws.send(t)
     a.ws.send(Buffer.from([0xff, 0x00, 0x7b]), { binary: true })
     await waitFor(() => a.frames.length === bad.length + 1, 3000, 'error replies')
@@ -142,7 +157,12 @@ describe('embedded server: WebSocket route', () => {
     const s = await startServer()
     const a = await rawPeer(route(s, 'chat', '?id=a'))
     const b = await rawPeer(route(s, 'chat', '?id=b'))
-    expect(s.instances('chat').map((i) => i.id).sort()).toEqual(['a', 'b'])
+    expect(
+      s
+        .instances('chat')
+        .map((i) => i.id)
+        .sort(),
+    ).toEqual(['a', 'b'])
     a.close()
     await waitFor(() => s.instances('chat').length === 1)
     expect(s.instances('chat').map((i) => i.id)).toEqual(['b'])
@@ -151,7 +171,12 @@ describe('embedded server: WebSocket route', () => {
     const dup = await rawPeer(route(s, 'chat', '?id=a'))
     await dup.closed
     await sleep(30)
-    expect(s.instances('chat').map((i) => i.id).sort()).toEqual(['a', 'b'])
+    expect(
+      s
+        .instances('chat')
+        .map((i) => i.id)
+        .sort(),
+    ).toEqual(['a', 'b'])
     a2.send({ type: 1, data: 'still here' })
     expect((await b.next()).from).toBe('a')
   })
@@ -181,7 +206,12 @@ describe('embedded server: WebSocket route', () => {
     const pinger = setInterval(() => live.send({ type: -1, data: '' }), 40)
     try {
       await sleep(400)
-      expect(s.instances('chat').map((i) => i.id).sort()).toEqual(['live', 'quiet']) // still listed
+      expect(
+        s
+          .instances('chat')
+          .map((i) => i.id)
+          .sort(),
+      ).toEqual(['live', 'quiet']) // still listed
       live.send({ type: 1, data: 'anyone?' })
       await sleep(100)
       expect(quiet.frames).toEqual([]) // deaf

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ReplyCode, ReplyError, type SockClient, type SockReader } from '../src'
+import { ReplyCode, ReplyError, type SockReader } from '../src'
 import { toNodeReadable, toNodeWritable } from '../src/node'
 import { client, closeAll, heapAfterGc, rawPeer, sleep, startServer, waitFor } from './helpers'
 
@@ -322,5 +322,3 @@ describe('streams', () => {
     void failure
   })
 })
-
-export type { SockClient }

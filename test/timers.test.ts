@@ -92,9 +92,12 @@ describe('the shared timer', () => {
   it('a wake-up that throws does not stop the others; its error is thrown again on its own', async () => {
     const rethrown: (() => void)[] = []
     vi.stubGlobal('queueMicrotask', (fn: () => void) => rethrown.push(fn))
-    sleep(sleeper('x', () => {
-      throw new Error('bug in a listener')
-    }), 0)
+    sleep(
+      sleeper('x', () => {
+        throw new Error('bug in a listener')
+      }),
+      0,
+    )
     sleep(sleeper('y'), 0)
     await waitFor(() => woke.length === 2, 3000, 'both')
     expect(woke).toEqual(['x', 'y'])

@@ -48,7 +48,7 @@ export function typeTests(c: SockClient<Events>): void {
   c.on('chat', 'typing', (data, message) => {
     const who: string = data.who
     const m: SockMessage<{ who: string }> = message
-    void who, m
+    void [who, m]
   })
   c.on('game', 'move', (data) => {
     const x: number = data.x
@@ -69,12 +69,15 @@ export function typeTests(c: SockClient<Events>): void {
 
   const off: () => void = c.once('chat', 'message', (text) => void text.toUpperCase())
   off()
-  void c.messages('game', 'move').next().then((r) => {
-    if (!r.done) {
-      const y: number = r.value.data.y
-      void y
-    }
-  })
+  void c
+    .messages('game', 'move')
+    .next()
+    .then((r) => {
+      if (!r.done) {
+        const y: number = r.value.data.y
+        void y
+      }
+    })
   // @ts-expect-error unknown event for messages()
   c.messages('game', 'nope')
 
@@ -154,7 +157,7 @@ export async function requestTypeTests(c: SockClient<Events, Requests>): Promise
   for await (const reply of c.requestAll('jobs', 'count', undefined, { timeout: 100, max: 3 })) {
     const v: number | undefined = reply.data
     const code: number = reply.code
-    void v, code, reply.from
+    void [v, code, reply.from]
   }
   for await (const reply of c.requestAll('jobs', 'count')) {
     // @ts-expect-error replies of count are numbers
@@ -228,7 +231,7 @@ export function issue17Types(c: SockClient<Events>): void {
 }
 
 // The hooks take the typed client's events through their type parameters.
-export function hookTypes(c: SockClient<Events>): void {
+export function useHookTypes(c: SockClient<Events>): void {
   const signal = useChannel<Events, 'game', 'move'>('game', 'move', (d, m) => void [d.x, d.y, m.from], c)
   void signal('score', 3)
   // @ts-expect-error wrong payload for the event

@@ -11,7 +11,10 @@
   }
   const params = new URLSearchParams(location.search)
   const serverAddress = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`
-  const clean = (s) => String(s || '').replace(/[^A-Za-z0-9]/g, '').slice(0, 24)
+  const clean = (s) =>
+    String(s || '')
+      .replace(/[^A-Za-z0-9]/g, '')
+      .slice(0, 24)
 
   let name = clean(params.get('name')) || clean(localStorage.getItem('sock-demo-name')) || `guest${Math.floor(1000 + Math.random() * 9000)}`
   let client
@@ -248,7 +251,7 @@
   let depth = 0
   chat.addEventListener('dragenter', (ev) => (ev.preventDefault(), depth++, chat.classList.add('dragging')))
   chat.addEventListener('dragover', (ev) => ev.preventDefault())
-  chat.addEventListener('dragleave', () => --depth <= 0 && (depth = 0, chat.classList.remove('dragging')))
+  chat.addEventListener('dragleave', () => --depth <= 0 && ((depth = 0), chat.classList.remove('dragging')))
   chat.addEventListener('drop', (ev) => {
     ev.preventDefault()
     depth = 0

@@ -31,7 +31,7 @@
       violations,
     }
   } catch (e) {
-    window.result = { error: String(e && e.stack || e), violations }
+    window.result = { error: String(e?.stack || e), violations }
   } finally {
     alice.close()
     bob.close()

@@ -113,7 +113,11 @@ ${CLIENT_HELP}`,
         else {
           try {
             const { name, bytes } = readFile(arg)
-            track(sendFile(client, channel, name, bytes, () => {}), `sending ${clean(name)}`, `sent file ${clean(name)} (${bytes.length} bytes)`)
+            track(
+              sendFile(client, channel, name, bytes, () => {}),
+              `sending ${clean(name)}`,
+              `sent file ${clean(name)} (${bytes.length} bytes)`,
+            )
           } catch (e) {
             status((e as Error).message)
           }

@@ -55,7 +55,9 @@ export function parse(cmd: Command, args: string[]): { values: Record<string, st
 export function positional(cmd: Command, positionals: string[], names: string[]): string[] {
   if (positionals.length < names.length) throw usageError(`missing <${names[positionals.length]}>: usage: sock ${cmd.name} ${names.map((n) => `<${n}>`).join(' ')} (see 'sock ${cmd.name} --help')`)
   if (positionals.length > names.length) {
-    throw usageError(`unexpected argument '${clean(positionals[names.length]!)}': usage: sock ${cmd.name} ${names.map((n) => `<${n}>`).join(' ')}${names.includes('text') ? " (quote text with spaces: sock send chat 'hello there')" : ''}`)
+    throw usageError(
+      `unexpected argument '${clean(positionals[names.length]!)}': usage: sock ${cmd.name} ${names.map((n) => `<${n}>`).join(' ')}${names.includes('text') ? " (quote text with spaces: sock send chat 'hello there')" : ''}`,
+    )
   }
   return positionals
 }
@@ -109,7 +111,7 @@ export function makeClient(values: Record<string, string | boolean | undefined>,
   let address: Address
   try {
     address = parseAddress(url)
-  } catch (e) {
+  } catch {
     throw usageError(`invalid --url '${clean(url)}': use host:port (as in ${DEFAULT_URL}) or a ws:// or wss:// URL`)
   }
   const token = (values.token as string | undefined) ?? (process.env.SOCK_TOKEN || undefined)
@@ -159,7 +161,7 @@ export function explain(e: unknown, address: Address): CliError {
     case 'ERR_REJECTED': {
       const reason = err.message
       const fix = /token/i.test(reason)
-        ? 'pass the server\'s token with --token or SOCK_TOKEN'
+        ? "pass the server's token with --token or SOCK_TOKEN"
         : /duplicate id/i.test(reason)
           ? 'pick another --id, or omit it to let the server choose'
           : 'check the channel, --id and --token'

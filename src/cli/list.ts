@@ -11,7 +11,9 @@ Prints the instances connected to <channel> as a table, or with --json as
 
 Options:
       --json           print JSON instead of a table
-${CLIENT_HELP.split('\n').filter((l) => !l.includes('--id')).join('\n')}`,
+${CLIENT_HELP.split('\n')
+  .filter((l) => !l.includes('--id'))
+  .join('\n')}`,
   options: { ...without(CLIENT_OPTIONS, 'id'), json: { type: 'boolean' } },
   async run(values, positionals) {
     const [ch] = positional(list, positionals, ['channel'])
@@ -31,7 +33,12 @@ ${CLIENT_HELP.split('\n').filter((l) => !l.includes('--id')).join('\n')}`,
     } else if (rows.length === 0) {
       process.stderr.write(`nobody is in channel '${channel}'\n`)
     } else {
-      process.stdout.write(table(['ID', 'CREATED'], rows.map((r) => [clean(r.id), r.created_at])))
+      process.stdout.write(
+        table(
+          ['ID', 'CREATED'],
+          rows.map((r) => [clean(r.id), r.created_at]),
+        ),
+      )
     }
     return 0
   },

@@ -57,7 +57,8 @@ Examples:
         const name = CODES[e.replyCode]
         throw new CliError(`${e.from ?? 'the responder'} answered with code ${e.replyCode}${name ? ` (${name})` : ''}: ${clean(e.message)}`)
       }
-      if ((e as { code?: string })?.code === 'ERR_TIMEOUT') throw new CliError(`no reply to '${clean(event)}' on '${channel}'${to ? ` from ${to}` : ''} within ${timeout} ms: is an instance handling it? (--timeout waits longer)`)
+      if ((e as { code?: string })?.code === 'ERR_TIMEOUT')
+        throw new CliError(`no reply to '${clean(event)}' on '${channel}'${to ? ` from ${to}` : ''} within ${timeout} ms: is an instance handling it? (--timeout waits longer)`)
       throw explain(e, setup.address)
     } finally {
       setup.client.close()

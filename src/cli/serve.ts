@@ -63,7 +63,9 @@ Options:
     const log = (line: string) => {
       if (!quiet) process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`)
     }
-    process.stdout.write(`sock server listening on ${server.url} (${token ? 'token required' : "default token 'demo'"}${options.redis ? `, sharing channels through ${redactRedisUrl(options.redis)}` : ''})\n`)
+    process.stdout.write(
+      `sock server listening on ${server.url} (${token ? 'token required' : "default token 'demo'"}${options.redis ? `, sharing channels through ${redactRedisUrl(options.redis)}` : ''})\n`,
+    )
     server.on('connect', ({ channel, id }) => log(`connect ${channel}/${id}`))
     server.on('disconnect', ({ channel, id, code }) => log(`disconnect ${channel}/${id} (${code})`))
     server.on('redis', ({ state, error }) => log(`redis ${state}${error ? `: ${clean(error.message)}` : ''}`))

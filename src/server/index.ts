@@ -143,7 +143,19 @@ export class SockServer extends EventEmitter<SockServerEvents> {
 
   constructor(options: SockServerOptions = {}) {
     super()
-    const o = { port: 0, host: '127.0.0.1', token: 'demo', limit: 1024, pingWindow: 60_000, pongTimeout: 2000, cors: true, maxBuffered: 8 << 20, maxConnections: 10_000, redisPrefix: 'sock:', ...options }
+    const o = {
+      port: 0,
+      host: '127.0.0.1',
+      token: 'demo',
+      limit: 1024,
+      pingWindow: 60_000,
+      pongTimeout: 2000,
+      cors: true,
+      maxBuffered: 8 << 20,
+      maxConnections: 10_000,
+      redisPrefix: 'sock:',
+      ...options,
+    }
     for (const k of ['port', 'limit', 'pingWindow', 'pongTimeout', 'maxBuffered'] as const) {
       if (typeof o[k] !== 'number' || !Number.isInteger(o[k]) || o[k] < 0) throw new TypeError(`createSockServer: invalid ${k} ${String(o[k])}: use a non-negative integer`)
     }
@@ -223,7 +235,11 @@ export class SockServer extends EventEmitter<SockServerEvents> {
   private bind(): Promise<this> {
     return new Promise((resolve, reject) => {
       const onError = (e: NodeJS.ErrnoException) => {
-        reject(new Error(e.code === 'EADDRINUSE' ? `port ${this.o.port} on ${this.host} is in use: pick another port (or 0 for any free one)` : `cannot listen on ${this.host}:${this.o.port}: ${e.message}`))
+        reject(
+          new Error(
+            e.code === 'EADDRINUSE' ? `port ${this.o.port} on ${this.host} is in use: pick another port (or 0 for any free one)` : `cannot listen on ${this.host}:${this.o.port}: ${e.message}`,
+          ),
+        )
       }
       this.http.once('error', onError)
       this.http.listen(this.o.port, this.host, () => {
@@ -271,7 +287,10 @@ export class SockServer extends EventEmitter<SockServerEvents> {
     const method = req.method ?? ''
     if (path.startsWith('/api/')) {
       if (method === 'OPTIONS') {
-        res.writeHead(204, { allow: API_METHODS, ...(this.o.cors ? { 'access-control-allow-origin': '*', 'access-control-allow-methods': API_METHODS, 'access-control-allow-headers': '*', 'access-control-max-age': '86400' } : {}) })
+        res.writeHead(204, {
+          allow: API_METHODS,
+          ...(this.o.cors ? { 'access-control-allow-origin': '*', 'access-control-allow-methods': API_METHODS, 'access-control-allow-headers': '*', 'access-control-max-age': '86400' } : {}),
+        })
         return void res.end()
       }
       if (method !== 'GET' && method !== 'HEAD') return json(405, { error: 'Method not allowed' }, { allow: API_METHODS })
@@ -370,17 +389,18 @@ export class SockServer extends EventEmitter<SockServerEvents> {
     const ids = target.query.getAll('id')
     const tokens = target.query.getAll('token')
     const token = tokens.length ? tokens[0]! : 'demo'
-    const reason = !isName(channel) || channel.length > MAX_NAME
-      ? `invalid channel: use ASCII letters and digits, at most ${MAX_NAME} characters`
-      : tokens.length > 1
-        ? 'token given more than once'
-        : this.o.token !== null && token !== this.o.token
-          ? 'invalid token'
-          : ids.length > 1
-            ? 'id given more than once'
-            : ids.length && (!isName(ids[0]) || ids[0].length > MAX_NAME)
-              ? `invalid id: use ASCII letters and digits, at most ${MAX_NAME} characters`
-              : undefined
+    const reason =
+      !isName(channel) || channel.length > MAX_NAME
+        ? `invalid channel: use ASCII letters and digits, at most ${MAX_NAME} characters`
+        : tokens.length > 1
+          ? 'token given more than once'
+          : this.o.token !== null && token !== this.o.token
+            ? 'invalid token'
+            : ids.length > 1
+              ? 'id given more than once'
+              : ids.length && (!isName(ids[0]) || ids[0].length > MAX_NAME)
+                ? `invalid id: use ASCII letters and digits, at most ${MAX_NAME} characters`
+                : undefined
     // The handshake first, the id after: nothing (a holder probed, a Redis claim) is done for a request whose
     // handshake fails. Refusals go over the WebSocket (close 1008 with a reason), so clients can show why.
     this.wss.handleUpgrade(req, socket, head, (ws) => {
@@ -602,10 +622,7 @@ export class SockServer extends EventEmitter<SockServerEvents> {
     else {
       for (const members of this.channels.values()) for (const m of members.values()) m.out.end()
       for (const ws of clients) ws.close(1001, 'server shutting down')
-      await Promise.race([
-        Promise.all(clients.map((ws) => (ws.readyState === WebSocket.CLOSED ? null : new Promise((r) => ws.once('close', r))))),
-        new Promise((r) => setTimeout(r, 500).unref()),
-      ])
+      await Promise.race([Promise.all(clients.map((ws) => (ws.readyState === WebSocket.CLOSED ? null : new Promise((r) => ws.once('close', r))))), new Promise((r) => setTimeout(r, 500).unref())])
       for (const ws of clients) ws.terminate()
     }
     this.channels.clear()

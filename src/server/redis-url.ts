@@ -66,7 +66,7 @@ export function redactSecrets(text: string, url: string): string {
  */
 export function redactRedisUrl(url: string): string {
   const u = parse(url)
-  if (!u || !u.host) return u ? `(a ${u.protocol} URL without a host)` : '(an unparsable URL)'
+  if (!u?.host) return u ? `(a ${u.protocol} URL without a host)` : '(an unparsable URL)'
   const auth = u.password ? `${u.username}:***@` : u.username ? '***@' : ''
   const query = [...u.searchParams.keys()].map((k) => `${encodeURIComponent(k)}=***`).join('&')
   return redactSecrets(`${u.protocol}//${auth}${u.host}${u.pathname}${query ? `?${query}` : ''}`, url)

@@ -208,7 +208,10 @@ export class RedisBridge {
   /** Connects both links; rejects with a clear message (no credentials) when Redis cannot be reached. */
   static async connect(o: RedisBridgeOptions): Promise<RedisBridge> {
     // An optional peer dependency: a MissingPackageError naming `npm i ioredis` when it is not installed.
-    const mod = (await import('ioredis').catch((e: unknown) => Promise.reject(missingPackage(e, 'ioredis', 'createSockServer({ redis })')))) as unknown as { Redis?: typeof RedisClient; default?: typeof RedisClient | { Redis?: typeof RedisClient } }
+    const mod = (await import('ioredis').catch((e: unknown) => Promise.reject(missingPackage(e, 'ioredis', 'createSockServer({ redis })')))) as unknown as {
+      Redis?: typeof RedisClient
+      default?: typeof RedisClient | { Redis?: typeof RedisClient }
+    }
     const Redis = mod.Redis ?? (typeof mod.default === 'function' ? mod.default : mod.default?.Redis)
     if (!Redis) throw new Error('createSockServer: the ioredis package has no Redis export')
     const bridge = new RedisBridge(Redis, o)
@@ -404,9 +407,7 @@ export class RedisBridge {
       if (this.stalled) return void (await this.run(this.pub.ping()).catch(() => {}))
       if (!this.locals.size) return
       const locals = [...this.locals.values()].map((l) => ({ l, value: l.value }))
-      const results = await Promise.all(
-        locals.map(({ l, value }) => this.run(this.pub.sockClaim(this.key(l.channel, l.id), this.index(l.channel), value, this.o.ttl, l.id, 'refresh')).catch(() => 1)),
-      )
+      const results = await Promise.all(locals.map(({ l, value }) => this.run(this.pub.sockClaim(this.key(l.channel, l.id), this.index(l.channel), value, this.o.ttl, l.id, 'refresh')).catch(() => 1)))
       results.forEach((r, i) => {
         const { l, value } = locals[i]!
         // Lost, unless the record changed meanwhile on purpose (markStale) or the instance is gone already.
@@ -432,10 +433,7 @@ export class RedisBridge {
     clearInterval(this.ticker)
     if (!options.abrupt && !this.dead && this.pub.status === 'ready') {
       const left = [...this.locals.values()]
-      await Promise.race([
-        Promise.all(left.map((l) => this.release(l.channel, l.id))),
-        new Promise((r) => setTimeout(r, 1000).unref()),
-      ])
+      await Promise.race([Promise.all(left.map((l) => this.release(l.channel, l.id))), new Promise((r) => setTimeout(r, 1000).unref())])
       await Promise.race([Promise.all([this.pub.quit(), this.sub.quit()]).catch(() => {}), new Promise((r) => setTimeout(r, 1000).unref())])
     }
     this.dead = true
