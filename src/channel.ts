@@ -7,7 +7,7 @@
 import type { Address } from './address'
 import { Connection, SENT, type ConnectionOptions, type ConnectionOwner, type ConnectionState, type Offer, type StateDetail } from './connection'
 import { DEV } from './dev'
-import { decodeEnvelope, encodeEnvelope, REPLY, TYPE_CHUNK, TYPE_CONTROL, TYPE_EVENT, type Codec } from './envelope'
+import { decodeEnvelope, encodeEnvelope, PRESENCE, REPLY, TYPE_CHUNK, TYPE_CONTROL, TYPE_EVENT, type Codec } from './envelope'
 import { ConnectionError, FrameTooLargeError, ProtocolError, ValidationError, type SockError } from './errors'
 import { HANDLED, type Features } from './feature'
 import { channelUrl, fitFrame, TYPE_FILE, TYPE_TEXT, type Frame } from './protocol'
@@ -280,7 +280,7 @@ export class Channel implements ConnectionOwner {
       if (data instanceof ProtocolError) return this.fail(conn, data)
     } else if (env.event === 'file') {
       return this.fail(conn, new ProtocolError('ERR_PROTOCOL', DEV ? `received a file envelope from '${from}': add the files feature from 'sock-client/files' to read it` : 'file needs a feature'))
-    }
+    } else if (env.event === PRESENCE) return // another sock-client's announcement: the presence feature's, else nobody's
     this.deliver(conn, from, type, env.event, data, text.length)
   }
 

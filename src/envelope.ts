@@ -16,6 +16,8 @@ export const TYPE_CHUNK = 8
 export const TYPE_CONTROL = 9
 /** The event of a reply envelope: reserved, never a listener's. */
 export const REPLY = '$r'
+/** The event of a presence announcement (docs/protocol-presence.md): for the presence feature, never a listener's. */
+export const PRESENCE = 'sock:presence'
 
 /**
  * Longest envelope id and event name. A receiver keeps ids (to deliver a message once over several servers) and

@@ -10,14 +10,14 @@ import { tryFrame, type Channel } from './channel'
 import { positive, type SockClient, type Unsubscribe } from './client'
 import { clock, type Connection } from './connection'
 import { DEV } from './dev'
-import { encodeEnvelope, TYPE_EVENT } from './envelope'
+import { encodeEnvelope, PRESENCE, TYPE_EVENT } from './envelope'
 import { RestError, ValidationError, type SockError } from './errors'
 import { HANDLED, type Feature } from './feature'
 import { isName } from './protocol'
 import { instances, listInstances, type Instance, type RestOptions } from './rest'
 
 /** The event of a presence announcement; its payload is `{"op": "join" | "leave"}`. */
-export const PRESENCE_EVENT = 'sock:presence'
+export const PRESENCE_EVENT = PRESENCE
 /** The most instances one channel's presence holds: peers (announcements) and servers (REST) choose how many there are. */
 export const MAX_PRESENCE = 10_000
 /** The longest id kept (the embedded server's bound on ids). */

@@ -11,6 +11,7 @@ import { codecs } from '../src/codec'
 import { files, sendFile } from '../src/files'
 import { messages } from '../src/messages'
 import { msgpack } from '../src/msgpack'
+import { presence, presenceOf } from '../src/presence'
 import { instances, rest } from '../src/rest'
 import { handle, replies, request } from '../src/replies'
 import { handleStream, stream, streams } from '../src/streams'
@@ -74,8 +75,7 @@ describe('replies and streams', () => {
     const bare = core()
     const events: string[] = []
     bare.on('feat', (e) => events.push(e))
-    // the full sender does not announce itself (presence), so that every event the bare kernel gets is a request's
-    const { s, sender } = await pair(bare, full({ presenceAnnounce: false }))
+    const { s, sender } = await pair(bare) // a full sender: it also announces itself (presence), which the kernel drops too
     expect(() => request(bare, 'feat', 'x')).toThrow(/replies feature: add it from 'sock-client\/replies'/)
     expect(() => handle(bare, 'feat', 'x', () => 1)).toThrow(/replies feature/)
     expect(() => stream(bare, 'feat', 'x', null, { to: 'a' })).toThrow(/replies feature/)
@@ -100,6 +100,36 @@ describe('replies and streams', () => {
     expect(await w.result).toBe(3)
     // a request too large for one frame, on a client without chunks: refused naming the chunks feature
     await expect(request(composed, 'feat', 'double', 'x'.repeat(5000))).rejects.toThrow(/sock-client\/chunks/)
+  })
+})
+
+describe('presence', () => {
+  it("without it, a peer's announcements reach no listener and raise no error; with it, the join and the leave show at once", async () => {
+    const bare = core()
+    const events: string[] = []
+    const errors = errorsOf(bare)
+    bare.on('feat', (e) => events.push(e))
+    const { s, sender } = await pair(bare) // a full sender announces its join...
+    await sender.signal('feat', 'message', 'after the join')
+    sender.leave('feat') // ...and its leave
+    await waitFor(() => events.length, 3000, 'the message')
+    await sleep(100)
+    expect(events).toEqual(['message'])
+    expect(errors).toEqual([])
+
+    const composed = core({ features: [presence] })
+    composed.setup(s.address)
+    const seen: string[] = []
+    const p = presenceOf(composed, 'feat')
+    p.on('join', (i) => seen.push(`join ${i.id}`))
+    p.on('leave', (i) => seen.push(`leave ${i.id}`))
+    await composed.join('feat')
+    const late = full({ id: 'late' })
+    late.setup(s.address)
+    await late.join('feat')
+    await waitFor(() => seen.includes('join late'), 2000, 'the announced join') // long before the 5 s REST poll
+    late.leave('feat')
+    await waitFor(() => seen.includes('leave late'), 2000, 'the announced leave')
   })
 })
 
