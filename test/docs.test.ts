@@ -1,10 +1,16 @@
 // The documents say what the code does: the API reference covers every public entry, docs/errors.md every error
-// code, class and guard, docs/protocol.md the frames and bounds as the encoders and decoders have them, and the
-// README keeps the two commands that CI and the project rules read.
+// code, class and guard, docs/protocol.md the frames and bounds as the encoders and decoders have them (and links the
+// documents of the frames it does not describe), docs/design.md every source file, feature and hook, and the README
+// keeps the two commands that CI and the project rules read.
 import { readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { REPLY, TYPE_CONTROL } from '../src/envelope'
 import * as errors from '../src/errors'
+import { ALL_FEATURES } from '../src/full'
+import { PRESENCE_EVENT } from '../src/presence'
+import * as replies from '../src/replies'
+import * as streams from '../src/streams'
 import { chunkData, encodeEnvelope, encodeFrame, MAX_EVENT, MAX_ID, splitChunks, TYPE_CHUNK, TYPE_EVENT, utf8Length } from '../src/protocol-entry'
 
 const root = resolve(__dirname, '..')
@@ -45,6 +51,42 @@ describe('docs/errors.md', () => {
     for (const c of classes) expect(doc, c).toMatch(new RegExp(`\\| \`${c}\` \\| \`'${c}'\``))
     for (const g of guards) expect(doc, g).toContain(`\`${g}(e)\``)
   })
+
+  it('names the error classes of the replies and streams features, and their guards', () => {
+    for (const [c, g] of [
+      ['RequestError', 'isRequestError'],
+      ['ReplyError', 'isReplyError'],
+      ['StreamError', 'isStreamError'],
+    ] as const) {
+      expect(c in replies || c in streams, c).toBe(true)
+      expect(g in replies || g in streams, g).toBe(true)
+      expect(doc, c).toMatch(new RegExp(`\\| \`${c}\` \\| \`'${c}'\``))
+      expect(doc, g).toContain(`\`${g}(e)\``)
+    }
+  })
+})
+
+describe('docs/design.md', () => {
+  const doc = read('docs/design.md')
+
+  it('names every source file, so that a reader finds what each owns', () => {
+    const files = [...readdirSync(join(root, 'src')).filter((f) => f.endsWith('.ts')), ...['server', 'cli', 'entries'].flatMap((d) => readdirSync(join(root, 'src', d)).map((f) => `${d}/${f}`))]
+    expect(files.length).toBeGreaterThan(40)
+    expect(files.filter((f) => !doc.includes(f))).toEqual([])
+  })
+
+  it('lists every feature of the full client, in the order their hooks merge', () => {
+    const names = ALL_FEATURES.map((f) => f.name)
+    for (const n of names) expect(doc, n).toContain(`| \`${n}\` | \`sock-client/${n}\` |`)
+    expect(doc).toContain(names.map((n) => `\`${n}\``).join(', '))
+  })
+
+  it('has a row for every hook a Feature has', () => {
+    const feature = /export interface Feature \{\n([\s\S]*?)\n\}/.exec(read('src/feature.ts'))![1]!
+    const hooks = [...feature.matchAll(/^ {2}readonly (\w+)\??:/gm)].map((m) => m[1]!)
+    expect(hooks.length).toBeGreaterThan(10)
+    expect(hooks.filter((h) => !doc.includes(`| \`${h}\` |`))).toEqual([])
+  })
 })
 
 describe('docs/protocol.md', () => {
@@ -63,6 +105,14 @@ describe('docs/protocol.md', () => {
     expect(doc).toContain(`reserves \`${TYPE_EVENT}\` (event envelope, section 8) and \`${TYPE_CHUNK}\` (chunk, section 9)`)
     expect(doc).toContain(`| envelope id \`i\` | ${MAX_ID} units |`)
     expect(doc).toContain(`| event name \`e\` | 1 to ${MAX_EVENT} units |`)
+  })
+
+  it('names the types, events and keys it leaves to the other documents, with a link to each', () => {
+    expect(doc).toContain(`\`${TYPE_CONTROL}\` (control frames`)
+    expect(doc).toContain('(protocol-replies.md')
+    expect(doc).toContain('(protocol-presence.md')
+    for (const name of [REPLY, PRESENCE_EVENT]) expect(doc, name).toContain(`\`${name}\``)
+    for (const key of ['t', 'q', 'r', 'k', 'm', 's']) expect(doc, key).toContain(`\`${key}\``)
   })
 
   it("gives the chunk header's pattern as the receiver has it", () => {
