@@ -110,7 +110,10 @@ export interface CoreOptions {
    * server may still hold the dead connection. Other 1008s, and a duplicate id on a first join, are final at once.
    */
   duplicateIdTimeout?: number
-  /** Features composed onto the kernel (`sock-client/core`): chunks, files, addresses, rest, codecs. */
+  /**
+   * Features composed onto the kernel (`sock-client/core`): addresses, chunks, files, rest, codecs, replies, streams,
+   * presence, debug, each from its subpath (`sock-client` has them all). A feature given twice counts once.
+   */
   features?: readonly Feature[]
 }
 
@@ -270,6 +273,8 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
       queue: q,
       log: undefined, // the debug feature's, when it is on
     })
+    if (o.features !== undefined && (!Array.isArray(o.features) || o.features.some((x) => typeof (x as Feature | null)?.name !== 'string')))
+      throw new ValidationError('options.features', DEV ? `options.features must be an array of features, as in [chunks, files] from 'sock-client/chunks' and 'sock-client/files'` : 'invalid features')
     const features = compose(o.features)
     const k: Kernel = { conn, id: o.id, token: o.token, maxFrameBytes, maxMessageBytes, codec: json, features }
     for (const init of features.init) init(o, k)

@@ -2,7 +2,7 @@
  * The debug feature (`sock-client/debug`): `options.debug`, `true` (every entry on `console.debug`, one line each)
  * or a function that gets each entry. The kernel's connections call its log at each step only when this feature set
  * one, so off (or without the feature) each of those places costs one test. Entries carry the time, the channel, the
- * address and the step's figures; never a URL, so never the token, whatever its source.
+ * address and the step's figures; never the token, whatever its source (an error's message shows a URL with `token=***`).
  */
 import type { Channel, Kernel } from './channel'
 import type { Connection, ConnectionState, Log, StateDetail } from './connection'

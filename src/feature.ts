@@ -68,14 +68,25 @@ export interface Features extends Omit<Feature, 'name' | 'read' | 'events' | 'in
 }
 
 const cache = /* @__PURE__ */ new WeakMap<readonly Feature[], Features>()
+/** Tables by the features in them (their numbers below, in order), so that arrays made per client share one table. */
+const tables = /* @__PURE__ */ new Map<string, Features>()
+const numbers = /* @__PURE__ */ new WeakMap<Feature, number>()
+let count = 0
 
-/** Merges `list` into one table; the same array gives the same table (clients made alike share it). */
+/**
+ * Merges `list` into one table. A feature given twice counts once (its hooks would run twice: the full client
+ * given one it has, `[presence, presence]`), and the same features give the same table, however the array was made.
+ */
 export function compose(list: readonly Feature[] = []): Features {
   let f = cache.get(list)
+  if (f) return f
+  const unique = [...new Set(list)]
+  const key = unique.map((x) => numbers.get(x) ?? (numbers.set(x, ++count), count)).join()
+  f = tables.get(key)
   if (!f) {
     const events = new Map<string, EventReader>()
     const out: { -readonly [K in keyof Features]: Features[K] } = { names: [], read: {}, events, init: [] }
-    for (const x of list) {
+    for (const x of unique) {
       ;(out.names as string[]).push(x.name)
       Object.assign(out.read, x.read)
       for (const e in x.events) events.set(e, x.events[e]!)
@@ -91,7 +102,9 @@ export function compose(list: readonly Feature[] = []): Features {
       const [c, d] = [out.closing, x.closing]
       out.closing = c && d ? (ch) => (c(ch), d(ch)) : (c ?? d)
     }
-    cache.set(list, (f = out))
+    f = out
+    if (tables.size < 64) tables.set(key, f) // combinations an application makes; features made per client are not kept
   }
+  cache.set(list, f)
   return f
 }

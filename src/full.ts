@@ -45,7 +45,11 @@ export interface SockClientOptions extends CoreOptions, ChunksOptions, RestFeatu
 export class SockClient<E extends EventMap = AnyEvents, R extends RequestMap = AnyRequests> extends CoreClient<E> {
   constructor(options: SockClientOptions = {}) {
     // Bad options (not an object) reach the kernel as they are, which says what is wrong.
-    super(options !== null && typeof options === 'object' ? { ...options, features: options.features ? [...ALL_FEATURES, ...options.features] : ALL_FEATURES } : options)
+    super(
+      options !== null && typeof options === 'object'
+        ? { ...options, features: Array.isArray(options.features) ? [...ALL_FEATURES, ...options.features] : (options.features ?? ALL_FEATURES) }
+        : options,
+    )
   }
 
   /**

@@ -15,7 +15,7 @@ import { presence, presenceOf } from '../src/presence'
 import { instances, rest } from '../src/rest'
 import { handle, replies, request } from '../src/replies'
 import { handleStream, stream, streams } from '../src/streams'
-import { closeAll, sleep, startServer, waitFor } from './helpers'
+import { closeAll, rawPeer, sleep, startServer, waitFor } from './helpers'
 
 const made: { close(): void }[] = []
 afterEach(async () => {
@@ -130,6 +130,30 @@ describe('presence', () => {
     await waitFor(() => seen.includes('join late'), 2000, 'the announced join') // long before the 5 s REST poll
     late.leave('feat')
     await waitFor(() => seen.includes('leave late'), 2000, 'the announced leave')
+  })
+})
+
+describe('composition', () => {
+  it('a feature given twice (or again to the full client, which has it) composes once: one announcement per join', async () => {
+    const s = await startServer()
+    const peer = await rawPeer(`${s.url}/channel/feat?id=watcher`)
+    // The full client already has presence: given again, its watch hook would announce every join twice.
+    const twice = full({ features: [presence], id: 'twice' })
+    twice.setup(s.address)
+    await twice.join('feat')
+    const again = core({ features: [presence, presence], id: 'again' })
+    again.setup(s.address)
+    await again.join('feat')
+    await sleep(100)
+    const joins = peer.frames.filter((f) => f.type === 7 && f.data.includes('sock:presence')).map((f) => f.from)
+    expect(joins).toEqual(['twice', 'again'])
+  })
+
+  it('options.features that is not an array of features is a ValidationError naming it, on the kernel and the full client', () => {
+    for (const features of ['chunks', [undefined], [{}], {}]) {
+      expect(() => core({ features: features as never }), String(features)).toThrow(/options.features must be an array of features/)
+      expect(() => full({ features: features as never }), String(features)).toThrow(/options.features must be an array of features/)
+    }
   })
 })
 
