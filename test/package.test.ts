@@ -83,8 +83,10 @@ describe('npm i of the packed package', () => {
     // then requests, replies and streams (issue 15: two features in the Node, CJS and browser builds and in two
     // script-tag bundles, with their types, the Node adapters and their document): 406 kB; then issue 17 (token
     // functions, bounded joins, the debug log, presence and the React hooks, each in the ESM, CJS and browser builds,
-    // and all but the hooks in the script-tag bundles, and docs/protocol-presence.md): 452 kB
-    expect(p.pack.size).toBeLessThan(461_000)
+    // and all but the hooks in the script-tag bundles, and docs/protocol-presence.md): 452 kB; then the design, protocol
+    // and error documents rewritten as the code stands (docs/design.md 41 kB, protocol.md 32 kB, errors.md 25 kB
+    // unpacked, +12 kB packed) and the validation of options.features: 468 kB
+    expect(p.pack.size).toBeLessThan(478_000)
   })
 
   it('ships every file the README and the documents link to, so that links and images work on the npm page', () => {
