@@ -210,6 +210,8 @@ interface Served {
 export interface StreamEnd {
   control(ch: Channel, conn: Connection, c: Control, from: string): void
   watch(ch: Channel, conn: Connection, state: string, ended: SockError | undefined): void
+  /** Its channel is closing (closed, left, moved), its connections still open: tell the other end. */
+  leaving(): void
 }
 
 /** @internal A channel's requests out, requests served, and streams. */
@@ -256,6 +258,18 @@ export const handlerKey = (channel: string, event: string, stream: boolean): str
 /** Sends a control frame; its outcome is nobody's (best effort). @internal */
 export function sendControl(ch: Channel, data: string): void {
   ch.send(encodeFrame(TYPE_CONTROL, data, ch.host.k.maxFrameBytes)).catch(noop)
+}
+
+/**
+ * @internal Sends a cancel or an abort (`x`) with at most 200 characters of `reason`, cut further until the frame
+ * fits `maxFrameBytes` (escaping may make a short reason long): the `x` itself always goes out.
+ */
+export function sendAbort(ch: Channel, id: string, code: number, reason: string): void {
+  for (let r = reason.slice(0, 200); ; r = r.slice(0, r.length >> 1)) {
+    if (/[\ud800-\udbff]$/.test(r)) r = r.slice(0, -1) // never half a surrogate pair
+    const frame = tryFrame(TYPE_CONTROL, control('x', id, code, r), ch.host.k.maxFrameBytes)
+    if (frame !== undefined || !r) return void (frame && ch.send(frame).catch(noop))
+  }
 }
 
 const bad = (why: string) => new ProtocolError('ERR_PROTOCOL', DEV ? `received a malformed request or reply: ${why}` : 'bad request')
@@ -433,7 +447,7 @@ export abstract class Outgoing implements Tracker, Sleeper {
   protected abandon(code: number, reason: string): void {
     this.done = true
     this.withdraw()
-    if (this.sent) sendControl(this.ch, control('x', this.id, code, reason))
+    if (this.sent) sendAbort(this.ch, this.id, code, reason)
   }
 
   /** Leaves the channel's table and the timer; called once, by every way of settling. */
@@ -559,7 +573,7 @@ interface Checked {
   id: string
 }
 
-/** Checks what request() and requestAll() share and encodes the envelope; bad arguments throw. */
+/** Checks what request(), requestAll() and stream() share and encodes the envelope; bad arguments (data too) throw. */
 function prepare(client: SockClient<any>, channel: string, event: string, data: unknown, o: { to?: string; timeout?: number; signal?: AbortSignal }, stream: boolean): Checked {
   const config = configOf(client)
   const ch = client.joined(channel)
@@ -571,7 +585,12 @@ function prepare(client: SockClient<any>, channel: string, event: string, data: 
   const timeout = positive(o.timeout, 'options.timeout', config.timeout, true)
   const id = client.nextId()
   const keys = `,"q":0${to === undefined ? '' : `,"t":"${to}"`}${stream ? ',"s":1' : ''}`
-  const text = encodeEnvelope(id, event, data, client.k.codec, keys) // may throw (a payload the codec cannot encode)
+  let text: string
+  try {
+    text = encodeEnvelope(id, event, data, client.k.codec, keys)
+  } catch (e) {
+    throw new ValidationError('data', DEV ? `cannot encode the data of request '${event}' with the ${client.k.codec.name} codec: ${(e as Error)?.message ?? e}` : 'cannot encode')
+  }
   const at = text.indexOf(',"q":0') + 5
   return { ch, config, deadline: timeout === 0 || timeout === Infinity ? Infinity : now() + timeout, to, head: text.slice(0, at), rest: text.slice(at + 1), id }
 }
@@ -599,8 +618,9 @@ export function request<T = unknown>(client: SockClient<any>, channel: string, e
   try {
     p = prepare(client, channel, event, data, options ?? {}, false)
   } catch (e) {
-    if ((e as SockError)?.name === 'ValidationError') throw e
-    return Promise.reject(new ValidationError('data', DEV ? `cannot encode the data of request '${event}' with the ${client.k.codec.name} codec: ${(e as Error)?.message ?? e}` : 'cannot encode'))
+    // Data the codec cannot encode rejects, as signal() does; other bad arguments throw at once.
+    if ((e as ValidationError)?.argument === 'data') return Promise.reject(e)
+    throw e
   }
   const o = options ?? {}
   const retries = positive(o.retries, 'options.retries', 0)
@@ -654,8 +674,16 @@ export function requestAll<T = unknown>(client: SockClient<any>, channel: string
 }
 
 /** @internal A request whose reply another module reads (a stream's open: its final reply is the stream's result). */
-export function open(client: SockClient<any>, channel: string, event: string, data: unknown, to: string, make: (p: Checked & { cs: ChannelState }) => Outgoing): Outgoing {
-  const p = prepare(client, channel, event, data, { to, timeout: 0 }, true)
+export function open(
+  client: SockClient<any>,
+  channel: string,
+  event: string,
+  data: unknown,
+  to: string,
+  signal: AbortSignal | undefined,
+  make: (p: Checked & { cs: ChannelState }) => Outgoing,
+): Outgoing {
+  const p = prepare(client, channel, event, data, { to, timeout: 0, signal }, true)
   const tooMany = full(client, p, event)
   if (tooMany) throw tooMany
   const o = make({ ...p, cs: stateOf(p.ch) })
@@ -976,5 +1004,10 @@ export const replies: Feature = {
       for (const e of cs.served.values()) e.req?.abort(why)
     } else if (state !== 'open') for (const o of [...cs.out.values()]) o.check()
     for (const s of [...cs.streams.values()]) s.watch(ch, conn, state, why)
+  },
+  // A stream's other end hears at once that this one is going, instead of waiting for its idle timeout.
+  closing(ch) {
+    const cs = channels.get(ch)
+    if (cs) for (const s of [...cs.streams.values()]) s.leaving()
   },
 }

@@ -22,10 +22,12 @@ import {
   configOf,
   handle,
   isReplyError,
+  NO_REPLY,
   open,
   Outgoing,
   ReplyCode,
   ReplyError,
+  sendAbort,
   sendControl,
   sleepUntil,
   stateOf,
@@ -163,8 +165,14 @@ abstract class End implements StreamEnd, Sleeper {
   /** Aborts both sides: tells the other end why (`x`), then ends with a StreamError. */
   stop(code: number, reason: string, local: SockErrorCode = 'ERR_ABORTED'): void {
     if (this.ended) return
-    sendControl(this.ch, control('x', this.id, code, reason.slice(0, 200)))
+    sendAbort(this.ch, this.id, code, reason)
     this.finish(new StreamError(local, DEV ? `stream ${this.id} on '${this.ch.name}' aborted (code ${code}${reason ? `: ${reason}` : ''})` : 'aborted', this.id, undefined, reason))
+  }
+
+  leaving(): void {
+    if (this.ended) return
+    sendAbort(this.ch, this.id, ReplyCode.Canceled, 'closed')
+    this.finish(new StreamError('ERR_CLOSED', DEV ? `channel '${this.ch.name}' was closed or left during stream ${this.id}` : 'closed', this.id))
   }
 
   /** The other side aborted. */
@@ -398,7 +406,7 @@ export function stream<Res = unknown>(client: SockClient<any>, channel: string, 
   const timeout = positive(options.timeout, 'options.timeout', config.timeout, true)
   const idle = positive(options.idleTimeout, 'options.idleTimeout', 30_000, true) || Infinity
   let w!: Writer<Res>
-  open(client, channel, event, meta, options.to, (p) => {
+  open(client, channel, event, meta, options.to, options.signal, (p) => {
     w = new Writer<Res>(p.ch, p.cs, p.id, options.to, cap, timeout, idle)
     const o = new Open(client, p.ch, p.cs, p.id, event, p.head, p.rest, Infinity, options.to, 0, Infinity, undefined)
     o.writer = w as Writer<unknown>
@@ -556,6 +564,9 @@ export function handleStream<Q = any, S = any>(
         reader.finish()
         return out
       } catch (e) {
+        // The stream's own ending (aborted, canceled, timed out, closed, lost) let through the handler is no bug of
+        // the application, and the other end knows already: nothing to report, nothing to answer.
+        if (e === reader.error) return NO_REPLY as S
         if (!isReplyError(e)) reader.stop(ReplyCode.HandlerError, 'handler failed')
         reader.finish()
         throw e

@@ -322,3 +322,83 @@ describe('streams', () => {
     void failure
   })
 })
+
+describe('streams and requests: bad arguments and endings', () => {
+  it('data the codec cannot encode is a ValidationError naming data: request rejects, requestAll and stream throw at once', async () => {
+    const { a } = await pair()
+    const circular: Record<string, unknown> = {}
+    circular.self = circular
+    for (const data of [circular, 1n]) {
+      await expect(a.request('files', 'x', data)).rejects.toMatchObject({ name: 'ValidationError', argument: 'data' })
+      expect(() => a.requestAll('files', 'x', data)).toThrow(expect.objectContaining({ name: 'ValidationError', argument: 'data' }))
+      expect(() => a.stream('files', 'x', data, { to: 'bob' })).toThrow(expect.objectContaining({ name: 'ValidationError', argument: 'data' }))
+    }
+  })
+
+  it('stream() with an options.signal that is not an AbortSignal is a ValidationError naming it, before anything is sent', async () => {
+    const { a } = await pair()
+    for (const signal of ['abort', {}, 1])
+      expect(() => a.stream('files', 'x', null, { to: 'bob', signal: signal as never })).toThrow(expect.objectContaining({ name: 'ValidationError', argument: 'options.signal' }))
+  })
+
+  it('an abort reason longer than a frame is cut to 200 characters, and to what fits the frame; the stream ends on both sides', async () => {
+    const { s, a, b } = await pair()
+    let readerError: { reason?: string } | undefined
+    b.handleStream('files', 'long', async (reader) => {
+      await collect(reader).catch((e) => (readerError = e))
+      return 1
+    })
+    const w = a.stream('files', 'long', null, { to: 'bob' })
+    await w.ready
+    w.abort('é'.repeat(100_000))
+    await expect(w.result).rejects.toMatchObject({ name: 'StreamError' })
+    await waitFor(() => readerError, 3000, 'the reader to see the abort')
+    expect(readerError!.reason).toBe('é'.repeat(200))
+    // With the smallest frame limit, 200 characters escaped six times over cannot fit: the reason is cut, never thrown.
+    const small = client({ id: 'carol', maxFrameBytes: 128 })
+    small.setup(s.address)
+    await small.join('files')
+    let smallError: { reason?: string } | undefined
+    b.handleStream('files', 'small', async (reader) => {
+      await collect(reader).catch((e) => (smallError = e))
+      return 1
+    })
+    const w2 = small.stream('files', 'small', null, { to: 'bob' })
+    await w2.ready
+    const reason = '\u0001'.repeat(200)
+    expect(() => w2.abort(reason)).not.toThrow()
+    await expect(w2.result).rejects.toMatchObject({ name: 'StreamError', code: 'ERR_ABORTED' })
+    await waitFor(() => smallError, 3000, 'the reader to see the cut abort')
+    expect(smallError!.reason!.length).toBeGreaterThan(0)
+    expect(reason.startsWith(smallError!.reason!)).toBe(true)
+  })
+
+  it('a handler that lets the stream’s own ending through (abort, close) is not an application error: no ERR_LISTENER', async () => {
+    const { a, b } = await pair()
+    const errors: string[] = []
+    b.on('socket', 'error', (i) => errors.push(i.error!.code))
+    let ended = 0
+    b.handleStream('files', 'plain', async (reader) => {
+      try {
+        return await collect(reader) // no catch: the StreamError goes out of the handler
+      } finally {
+        ended++
+      }
+    })
+    const w1 = a.stream('files', 'plain', null, { to: 'bob' })
+    await w1.write('first')
+    await sleep(50)
+    w1.abort('changed my mind')
+    await waitFor(() => ended === 1, 3000, 'the handler to end')
+    await sleep(50)
+    expect(errors).toEqual([])
+    const w2 = a.stream('files', 'plain', null, { to: 'bob' })
+    await w2.write('first')
+    await sleep(50)
+    b.close()
+    await waitFor(() => ended === 2, 3000, 'the handler to end on close')
+    await sleep(50)
+    expect(errors).toEqual([])
+    await expect(w2.result).rejects.toMatchObject({ name: 'StreamError', remoteCode: ReplyCode.Canceled, reason: 'closed' })
+  })
+})
