@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { FrameTooLargeError, isValidationError, ProtocolError, ValidationError } from '../src'
-import { channelUrl, decodeFrame, encodeFrame, redact, utf8Length } from '../src/protocol-entry'
+import { channelUrl, control, decodeFrame, encodeFrame, parseControl, redact, TYPE_CONTROL, utf8Length } from '../src/protocol-entry'
 import { decodeEnvelope, encodeEnvelope } from '../src/envelope'
 
 describe('channelUrl', () => {
@@ -83,6 +83,16 @@ describe('encodeFrame', () => {
     for (const s of ['', 'abc', 'é', '€', '😀', 'a😀b€c', '\ud800', 'x\udc00y', '\ud800\ud800']) {
       expect(utf8Length(s), JSON.stringify(s)).toBe(Buffer.byteLength(s, 'utf8'))
     }
+  })
+})
+
+describe('type-9 control frames (sock-client/protocol)', () => {
+  it('control() and parseControl() follow the grammar of docs/protocol-replies.md, and refuse what does not', () => {
+    expect(TYPE_CONTROL).toBe(9)
+    expect(control('a', 'Q1', 0, 'R1')).toBe('a:Q1:0:R1')
+    expect(parseControl('x:S9:6:closed: by me')).toEqual({ op: 'x', id: 'S9', n: 6, rest: 'closed: by me' })
+    expect(parseControl(control('c', 'abc', 2 ** 53 - 1, '12'))).toEqual({ op: 'c', id: 'abc', n: 2 ** 53 - 1, rest: '12' })
+    for (const bad of ['a:Q:01:R', 'A:Q:0:', 'a::0:', 'a:Q-1:0:', 'a:Q:0', `a:${'q'.repeat(65)}:0:`, `b:S:${2 ** 53}:`, 'a:Q:-1:']) expect(parseControl(bad), bad).toBeUndefined()
   })
 })
 
