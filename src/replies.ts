@@ -195,6 +195,7 @@ export interface ClientState {
 }
 
 interface Served {
+  id: string
   /** The `q` of the copy last seen: a repeat with another one is a retry, with the same a copy over another server. */
   q: unknown
   /** The running request, until it is answered. */
@@ -218,6 +219,8 @@ export interface StreamEnd {
 export interface ChannelState {
   out: Map<string, Outgoing>
   served: Map<string, Served>
+  /** The same entries, oldest first: a walk of the Map from its start would pass every entry deleted since its last rehash. */
+  order: Served[]
   servedBytes: number
   running: number
   sweeps: number
@@ -237,7 +240,7 @@ export function clientState(client: object): ClientState {
 /** @internal */
 export function stateOf(ch: Channel): ChannelState {
   let s = channels.get(ch)
-  if (!s) channels.set(ch, (s = { out: new Map(), served: new Map(), servedBytes: 0, running: 0, sweeps: 0, streams: new Map() }))
+  if (!s) channels.set(ch, (s = { out: new Map(), served: new Map(), order: [], servedBytes: 0, running: 0, sweeps: 0, streams: new Map() }))
   return s
 }
 
@@ -832,12 +835,17 @@ function evict(cs: ChannelState, c: RepliesConfig): void {
   // Within bounds, what expired is looked for every 256th time only: the walk is the costly part.
   if (cs.served.size <= c.cacheMax && cs.servedBytes <= c.cacheBytes && ++cs.sweeps & 255) return
   const t = now()
-  for (const [id, e] of cs.served) {
+  const o = cs.order
+  for (let i = 0; i < o.length; ) {
+    const e = o[i]!
     const over = cs.served.size > c.cacheMax || cs.servedBytes > c.cacheBytes
     if (!over && e.expires > t) break
-    if (e.req) continue
-    cs.served.delete(id)
-    cs.servedBytes -= e.bytes
+    if (e.req) i++
+    else {
+      i ? o.splice(i, 1) : o.shift()
+      cs.served.delete(e.id)
+      cs.servedBytes -= e.bytes
+    }
   }
 }
 
@@ -876,8 +884,9 @@ function onRequest(ch: Channel, conn: Connection, from: string, type: number, en
     return
   }
   const t = now()
-  const entry: Served = { q, req: undefined, text: undefined, whole: true, bytes: ENTRY_COST, expires: t + Math.max(q, c.ttl) }
+  const entry: Served = { id: env.id, q, req: undefined, text: undefined, whole: true, bytes: ENTRY_COST, expires: t + Math.max(q, c.ttl) }
   cs.served.set(env.id, entry)
+  cs.order.push(entry)
   cs.servedBytes += entry.bytes
   evict(cs, c)
   const req = new Incoming(ch, ch.name, env.event, env.id, env.data, from, String(conn.address), addressed ? (env.t as string) : undefined, q ? t + q : Infinity, type)
