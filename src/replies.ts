@@ -258,9 +258,17 @@ export function configOf(client: SockClient<any>): RepliesConfig {
 /** @internal */
 export const handlerKey = (channel: string, event: string, stream: boolean): string => listenerKey(channel, event) + (stream ? '\0s' : '')
 
+/**
+ * Sends a frame whose outcome is nobody's (best effort): offered on every connection of the channel, as its send()
+ * would, without the report and the promises nobody reads. @internal
+ */
+export function post(ch: Channel, frame: string): void {
+  for (const c of ch.connections) (c.offer(frame) as { written?: Promise<string> }).written?.catch(noop) // only a queued frame has it
+}
+
 /** Sends a control frame; its outcome is nobody's (best effort). @internal */
 export function sendControl(ch: Channel, data: string): void {
-  ch.send(encodeFrame(TYPE_CONTROL, data, ch.host.k.maxFrameBytes)).catch(noop)
+  post(ch, encodeFrame(TYPE_CONTROL, data, ch.host.k.maxFrameBytes))
 }
 
 /**
@@ -271,7 +279,7 @@ export function sendAbort(ch: Channel, id: string, code: number, reason: string)
   for (let r = reason.slice(0, 200); ; r = r.slice(0, r.length >> 1)) {
     if (/[\ud800-\udbff]$/.test(r)) r = r.slice(0, -1) // never half a surrogate pair
     const frame = tryFrame(TYPE_CONTROL, control('x', id, code, r), ch.host.k.maxFrameBytes)
-    if (frame !== undefined || !r) return void (frame && ch.send(frame).catch(noop))
+    if (frame !== undefined || !r) return void (frame && post(ch, frame))
   }
 }
 
@@ -796,7 +804,7 @@ class Incoming implements SockRequest, Sleeper {
     let whole = true
     if (envelope !== undefined) {
       frame = tryFrame(TYPE_EVENT, envelope, ch.host.k.maxFrameBytes)
-      if (frame !== undefined) ch.send(frame).catch(noop)
+      if (frame !== undefined) post(ch, frame)
       else {
         ch.envelope(ch.host.nextId(), envelope).catch(noop)
         if (envelope.length <= MAX_CACHED) frame = envelope
@@ -852,21 +860,21 @@ function evict(cs: ChannelState, c: RepliesConfig): void {
 /** A fast reply: code `code`, no data. */
 function fast(ch: Channel, re: string, code: number): string {
   const frame = encodeFrame(TYPE_CONTROL, control('a', re, code, ch.host.nextId()), ch.host.k.maxFrameBytes)
-  ch.send(frame).catch(noop)
+  post(ch, frame)
   return frame
 }
 
 /** A request arrived: run it once (a repeat gets the cached reply, or nothing), or say why not if it was addressed to us. */
 function onRequest(ch: Channel, conn: Connection, from: string, type: number, env: Envelope): void {
-  const q = env.q
-  if (typeof q !== 'number' || !Number.isSafeInteger(q) || q < 0) return ch.fail(conn, bad(`its q is not a whole number of ms`))
+  const q = env.q as number // checked next: Number.isSafeInteger is false for anything else
+  if (!Number.isSafeInteger(q) || q < 0) return ch.fail(conn, bad(`its q is not a whole number of ms`))
   if (!isName(env.id)) return ch.fail(conn, bad('its id is not letters and digits'))
   const cs = stateOf(ch)
   const seen = cs.served.get(env.id)
   if (seen) {
     // A retry (another q: sent later) gets the cached reply again; a copy over another server (the same q), nothing.
     // Without a deadline (q 0) the two look alike: every repeat gets it again, and the requester drops the extra.
-    if (seen.text !== undefined && (seen.q !== q || q === 0)) seen.whole ? ch.send(seen.text).catch(noop) : ch.envelope(ch.host.nextId(), seen.text).catch(noop)
+    if (seen.text !== undefined && (seen.q !== q || q === 0)) seen.whole ? post(ch, seen.text) : ch.envelope(ch.host.nextId(), seen.text).catch(noop)
     seen.q = q
     return
   }
@@ -916,8 +924,8 @@ function onReply(ch: Channel, conn: Connection, from: string, re: unknown, id: s
   const o = channels.get(ch)?.out.get(re)
   if (!o) return // late (timed out, answered already) or another instance's
   if (o.to !== undefined && from !== o.to) return // only the instance asked may answer
-  const k = code === undefined ? 0 : code
-  if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k > 4095) return ch.fail(conn, bad(`reply code ${String(code)} is not 0-4095`))
+  const k = (code === undefined ? 0 : code) as number // checked next, as q is
+  if (!Number.isInteger(k) || k < 0 || k > 4095) return ch.fail(conn, bad(`reply code ${String(code)} is not 0-4095`))
   let error: ReplyError | undefined
   if (k) {
     const d = data as { message?: unknown; data?: unknown } | undefined
@@ -1010,7 +1018,7 @@ export const replies: Feature = {
           : code,
       )
       for (const o of [...cs.out.values()]) o.fail(o.error(code, why.message, detail.error))
-      for (const e of cs.served.values()) e.req?.abort(why)
+      for (const e of cs.order) e.req?.abort(why)
     } else if (state !== 'open') for (const o of [...cs.out.values()]) o.check()
     for (const s of [...cs.streams.values()]) s.watch(ch, conn, state, why)
   },
