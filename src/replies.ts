@@ -471,7 +471,6 @@ export abstract class Outgoing implements Tracker, Sleeper {
     this.cs.out.delete(this.id)
     clientState(this.client).pending--
     this.signal?.removeEventListener('abort', this.onAbort!)
-    this.carriers.length = 0
   }
 
   error(code: SockErrorCode, message: string, cause?: unknown): RequestError {
@@ -636,8 +635,7 @@ export function request<T = unknown>(client: SockClient<any>, channel: string, e
   const o = options ?? {}
   const retries = positive(o.retries, 'options.retries', 0)
   if (!Number.isInteger(retries)) throw new ValidationError('options.retries', DEV ? `invalid options.retries ${retries}: use a whole number` : 'invalid retries')
-  const left = p.deadline - now()
-  const retryDelay = positive(o.retryDelay, 'options.retryDelay', retries ? left / (retries + 1) : Infinity, true) || Infinity
+  const retryDelay = positive(o.retryDelay, 'options.retryDelay', retries ? (p.deadline - now()) / (retries + 1) : Infinity, true) || Infinity
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new ValidationError('options.onProgress', DEV ? 'options.onProgress must be a function' : 'invalid onProgress')
   const tooMany = full(client, p, event)
   if (tooMany) return Promise.reject(tooMany)
@@ -839,10 +837,9 @@ function replyEnvelope(ch: Channel, id: string, re: string, to: string, data: un
 const cost = (text: string): number => text.length * (TWO_BYTE.test(text) ? 2 : 1) + ENTRY_COST
 
 /** Forgets what the reply cache holds beyond its bounds (the oldest first) and what has expired; never a running request. */
-function evict(cs: ChannelState, c: RepliesConfig): void {
+function evict(cs: ChannelState, c: RepliesConfig, t = now()): void {
   // Within bounds, what expired is looked for every 256th time only: the walk is the costly part.
   if (cs.served.size <= c.cacheMax && cs.servedBytes <= c.cacheBytes && ++cs.sweeps & 255) return
-  const t = now()
   const o = cs.order
   for (let i = 0; i < o.length; ) {
     const e = o[i]!
@@ -896,7 +893,7 @@ function onRequest(ch: Channel, conn: Connection, from: string, type: number, en
   cs.served.set(env.id, entry)
   cs.order.push(entry)
   cs.servedBytes += entry.bytes
-  evict(cs, c)
+  evict(cs, c, t)
   const req = new Incoming(ch, ch.name, env.event, env.id, env.data, from, String(conn.address), addressed ? (env.t as string) : undefined, q ? t + q : Infinity, type)
   req.conn = conn
   req.entry = entry
