@@ -195,6 +195,7 @@ export interface ClientState {
 }
 
 interface Served {
+  id: string
   /** The `q` of the copy last seen: a repeat with another one is a retry, with the same a copy over another server. */
   q: unknown
   /** The running request, until it is answered. */
@@ -218,6 +219,8 @@ export interface StreamEnd {
 export interface ChannelState {
   out: Map<string, Outgoing>
   served: Map<string, Served>
+  /** The same entries, oldest first: a walk of the Map from its start would pass every entry deleted since its last rehash. */
+  order: Served[]
   servedBytes: number
   running: number
   sweeps: number
@@ -237,7 +240,7 @@ export function clientState(client: object): ClientState {
 /** @internal */
 export function stateOf(ch: Channel): ChannelState {
   let s = channels.get(ch)
-  if (!s) channels.set(ch, (s = { out: new Map(), served: new Map(), servedBytes: 0, running: 0, sweeps: 0, streams: new Map() }))
+  if (!s) channels.set(ch, (s = { out: new Map(), served: new Map(), order: [], servedBytes: 0, running: 0, sweeps: 0, streams: new Map() }))
   return s
 }
 
@@ -255,9 +258,17 @@ export function configOf(client: SockClient<any>): RepliesConfig {
 /** @internal */
 export const handlerKey = (channel: string, event: string, stream: boolean): string => listenerKey(channel, event) + (stream ? '\0s' : '')
 
+/**
+ * Sends a frame whose outcome is nobody's (best effort): offered on every connection of the channel, as its send()
+ * would, without the report and the promises nobody reads. @internal
+ */
+export function post(ch: Channel, frame: string): void {
+  for (const c of ch.connections) (c.offer(frame) as { written?: Promise<string> }).written?.catch(noop) // only a queued frame has it
+}
+
 /** Sends a control frame; its outcome is nobody's (best effort). @internal */
 export function sendControl(ch: Channel, data: string): void {
-  ch.send(encodeFrame(TYPE_CONTROL, data, ch.host.k.maxFrameBytes)).catch(noop)
+  post(ch, encodeFrame(TYPE_CONTROL, data, ch.host.k.maxFrameBytes))
 }
 
 /**
@@ -268,7 +279,7 @@ export function sendAbort(ch: Channel, id: string, code: number, reason: string)
   for (let r = reason.slice(0, 200); ; r = r.slice(0, r.length >> 1)) {
     if (/[\ud800-\udbff]$/.test(r)) r = r.slice(0, -1) // never half a surrogate pair
     const frame = tryFrame(TYPE_CONTROL, control('x', id, code, r), ch.host.k.maxFrameBytes)
-    if (frame !== undefined || !r) return void (frame && ch.send(frame).catch(noop))
+    if (frame !== undefined || !r) return void (frame && post(ch, frame))
   }
 }
 
@@ -460,7 +471,6 @@ export abstract class Outgoing implements Tracker, Sleeper {
     this.cs.out.delete(this.id)
     clientState(this.client).pending--
     this.signal?.removeEventListener('abort', this.onAbort!)
-    this.carriers.length = 0
   }
 
   error(code: SockErrorCode, message: string, cause?: unknown): RequestError {
@@ -625,8 +635,7 @@ export function request<T = unknown>(client: SockClient<any>, channel: string, e
   const o = options ?? {}
   const retries = positive(o.retries, 'options.retries', 0)
   if (!Number.isInteger(retries)) throw new ValidationError('options.retries', DEV ? `invalid options.retries ${retries}: use a whole number` : 'invalid retries')
-  const left = p.deadline - now()
-  const retryDelay = positive(o.retryDelay, 'options.retryDelay', retries ? left / (retries + 1) : Infinity, true) || Infinity
+  const retryDelay = positive(o.retryDelay, 'options.retryDelay', retries ? (p.deadline - now()) / (retries + 1) : Infinity, true) || Infinity
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new ValidationError('options.onProgress', DEV ? 'options.onProgress must be a function' : 'invalid onProgress')
   const tooMany = full(client, p, event)
   if (tooMany) return Promise.reject(tooMany)
@@ -793,7 +802,7 @@ class Incoming implements SockRequest, Sleeper {
     let whole = true
     if (envelope !== undefined) {
       frame = tryFrame(TYPE_EVENT, envelope, ch.host.k.maxFrameBytes)
-      if (frame !== undefined) ch.send(frame).catch(noop)
+      if (frame !== undefined) post(ch, frame)
       else {
         ch.envelope(ch.host.nextId(), envelope).catch(noop)
         if (envelope.length <= MAX_CACHED) frame = envelope
@@ -828,37 +837,41 @@ function replyEnvelope(ch: Channel, id: string, re: string, to: string, data: un
 const cost = (text: string): number => text.length * (TWO_BYTE.test(text) ? 2 : 1) + ENTRY_COST
 
 /** Forgets what the reply cache holds beyond its bounds (the oldest first) and what has expired; never a running request. */
-function evict(cs: ChannelState, c: RepliesConfig): void {
+function evict(cs: ChannelState, c: RepliesConfig, t = now()): void {
   // Within bounds, what expired is looked for every 256th time only: the walk is the costly part.
   if (cs.served.size <= c.cacheMax && cs.servedBytes <= c.cacheBytes && ++cs.sweeps & 255) return
-  const t = now()
-  for (const [id, e] of cs.served) {
+  const o = cs.order
+  for (let i = 0; i < o.length; ) {
+    const e = o[i]!
     const over = cs.served.size > c.cacheMax || cs.servedBytes > c.cacheBytes
     if (!over && e.expires > t) break
-    if (e.req) continue
-    cs.served.delete(id)
-    cs.servedBytes -= e.bytes
+    if (e.req) i++
+    else {
+      i ? o.splice(i, 1) : o.shift()
+      cs.served.delete(e.id)
+      cs.servedBytes -= e.bytes
+    }
   }
 }
 
 /** A fast reply: code `code`, no data. */
 function fast(ch: Channel, re: string, code: number): string {
   const frame = encodeFrame(TYPE_CONTROL, control('a', re, code, ch.host.nextId()), ch.host.k.maxFrameBytes)
-  ch.send(frame).catch(noop)
+  post(ch, frame)
   return frame
 }
 
 /** A request arrived: run it once (a repeat gets the cached reply, or nothing), or say why not if it was addressed to us. */
 function onRequest(ch: Channel, conn: Connection, from: string, type: number, env: Envelope): void {
-  const q = env.q
-  if (typeof q !== 'number' || !Number.isSafeInteger(q) || q < 0) return ch.fail(conn, bad(`its q is not a whole number of ms`))
+  const q = env.q as number // checked next: Number.isSafeInteger is false for anything else
+  if (!Number.isSafeInteger(q) || q < 0) return ch.fail(conn, bad(`its q is not a whole number of ms`))
   if (!isName(env.id)) return ch.fail(conn, bad('its id is not letters and digits'))
   const cs = stateOf(ch)
   const seen = cs.served.get(env.id)
   if (seen) {
     // A retry (another q: sent later) gets the cached reply again; a copy over another server (the same q), nothing.
     // Without a deadline (q 0) the two look alike: every repeat gets it again, and the requester drops the extra.
-    if (seen.text !== undefined && (seen.q !== q || q === 0)) seen.whole ? ch.send(seen.text).catch(noop) : ch.envelope(ch.host.nextId(), seen.text).catch(noop)
+    if (seen.text !== undefined && (seen.q !== q || q === 0)) seen.whole ? post(ch, seen.text) : ch.envelope(ch.host.nextId(), seen.text).catch(noop)
     seen.q = q
     return
   }
@@ -876,10 +889,11 @@ function onRequest(ch: Channel, conn: Connection, from: string, type: number, en
     return
   }
   const t = now()
-  const entry: Served = { q, req: undefined, text: undefined, whole: true, bytes: ENTRY_COST, expires: t + Math.max(q, c.ttl) }
+  const entry: Served = { id: env.id, q, req: undefined, text: undefined, whole: true, bytes: ENTRY_COST, expires: t + Math.max(q, c.ttl) }
   cs.served.set(env.id, entry)
+  cs.order.push(entry)
   cs.servedBytes += entry.bytes
-  evict(cs, c)
+  evict(cs, c, t)
   const req = new Incoming(ch, ch.name, env.event, env.id, env.data, from, String(conn.address), addressed ? (env.t as string) : undefined, q ? t + q : Infinity, type)
   req.conn = conn
   req.entry = entry
@@ -907,8 +921,8 @@ function onReply(ch: Channel, conn: Connection, from: string, re: unknown, id: s
   const o = channels.get(ch)?.out.get(re)
   if (!o) return // late (timed out, answered already) or another instance's
   if (o.to !== undefined && from !== o.to) return // only the instance asked may answer
-  const k = code === undefined ? 0 : code
-  if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k > 4095) return ch.fail(conn, bad(`reply code ${String(code)} is not 0-4095`))
+  const k = (code === undefined ? 0 : code) as number // checked next, as q is
+  if (!Number.isInteger(k) || k < 0 || k > 4095) return ch.fail(conn, bad(`reply code ${String(code)} is not 0-4095`))
   let error: ReplyError | undefined
   if (k) {
     const d = data as { message?: unknown; data?: unknown } | undefined
@@ -1001,7 +1015,7 @@ export const replies: Feature = {
           : code,
       )
       for (const o of [...cs.out.values()]) o.fail(o.error(code, why.message, detail.error))
-      for (const e of cs.served.values()) e.req?.abort(why)
+      for (const e of cs.order) e.req?.abort(why)
     } else if (state !== 'open') for (const o of [...cs.out.values()]) o.check()
     for (const s of [...cs.streams.values()]) s.watch(ch, conn, state, why)
   },
