@@ -196,6 +196,12 @@ function shared<T extends object>(kind: object, c: T): T {
 }
 const CONN = {}
 const KERNEL = {}
+/**
+ * Message ids: a random prefix and a counter, both of the process, so that every client of the process draws
+ * unique ids from them (a prefix and a counter per client took 40 bytes of each).
+ */
+let idPrefix: string | undefined
+let idSeq = 0
 
 /** The connection of a client: its addresses (pocketsocket's `connection`) and a chainable `on`. */
 export class SockConnection<E extends EventMap = AnyEvents> extends AddressBook {
@@ -233,9 +239,7 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
   private readonly listeners: { [key: string]: Entry[] | undefined } = {}
   /** Every channel the client wants joined: its Channel once opened, `undefined` while there is no `setup()`. */
   private readonly channels = new Map<string, Channel | undefined>()
-  // Set here though they start undefined, so they live inside the object (see Connection).
-  private prefix: string | undefined = undefined
-  private seq = 0
+  // Set here though it starts undefined, so it lives inside the object (see Connection).
   private wake: (() => void) | undefined = undefined
 
   constructor(options: CoreOptions = {}) {
@@ -349,7 +353,7 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
 
   /** @internal */
   nextId(): string {
-    return (this.prefix ??= Math.random().toString(36).slice(2, 10)) + (++this.seq).toString(36)
+    return (idPrefix ??= Math.random().toString(36).slice(2, 10)) + (++idSeq).toString(36)
   }
 
   private lifecycle(event: LifecycleEvent, info: LifecycleInfo): void {
