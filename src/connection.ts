@@ -99,7 +99,9 @@ export const SENT: Offer = { status: 'sent' }
 
 /** The socket's link back to its connection; cleared when the socket is replaced or dropped. */
 const OWNER = /* @__PURE__ */ Symbol('sock-client')
-type Socket = WebSocket & { [OWNER]?: Connection | undefined }
+/** The timer that ends a closing `ws` socket whose peer does not answer; cleared once it closed. */
+const KILL = /* @__PURE__ */ Symbol()
+type Socket = WebSocket & { [OWNER]?: Connection | undefined; [KILL]?: ReturnType<typeof setTimeout> }
 interface NodeSocket {
   on(event: string, fn: (...args: any[]) => void): void
   ping(): void
@@ -122,6 +124,7 @@ function nodeMessage(this: Socket, data: Uint8Array, isBinary: boolean): void {
   if (r?._buffers?.length === 0) r._buffers = []
 }
 function nodeClose(this: Socket, code: number, reason: Uint8Array): void {
+  clearTimeout(this[KILL]) // closed: that timer no longer holds the socket for its second
   this[OWNER]?.closed(code, String(reason))
 }
 function nodeError(this: Socket, e: Error): void {
@@ -545,7 +548,7 @@ export class Connection {
       raw.close(1000)
       // ws waits up to 30 s for the peer's close frame and keeps Node running meanwhile: a peer that stopped
       // reading gets one second.
-      if (isNode(raw)) (setTimeout(terminate, 1000, raw) as { unref?: () => void }).unref?.()
+      if (isNode(raw)) ((raw[KILL] = setTimeout(terminate, 1000, raw)) as { unref?: () => void }).unref?.()
     }
     this.rejectQueue(error ?? new ConnectionError('ERR_CLOSED', DEV ? `channel '${this.channel}' was closed before the frame could be sent` : 'closed'))
     this.setState(state, { ...detail, error })

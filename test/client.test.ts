@@ -364,4 +364,20 @@ describe('memory of an idle socket in Node', () => {
     expect(raw._receiver._buffers).toEqual([])
     expect(raw._receiver._buffers, 'a fresh array, not the one that grew').not.toBe(before)
   })
+
+  it('a closed socket is not held for a second by the timer that would end it unanswered', async () => {
+    const s = await startServer()
+    const c = client()
+    c.setup(s.address)
+    await c.join('bye')
+    const raw = (c.channelOf('bye')!.connections[0] as unknown as { raw: WebSocket & Record<symbol, unknown> }).raw
+    c.close()
+    await waitFor(() => raw.readyState === 3, 3000, 'the close handshake')
+    // The timer (terminate() in a second, for a peer that never answers the close) is cleared once it closed.
+    const timers = Object.getOwnPropertySymbols(raw)
+      .map((k) => raw[k])
+      .filter((v): v is { _destroyed: boolean } => typeof (v as { _destroyed?: unknown } | null)?._destroyed === 'boolean')
+    expect(timers).toHaveLength(1)
+    expect(timers[0]!._destroyed).toBe(true)
+  })
 })
