@@ -196,6 +196,12 @@ function shared<T extends object>(kind: object, c: T): T {
 }
 const CONN = {}
 const KERNEL = {}
+/**
+ * Message ids: a random prefix and a counter, both of the process, so that every client of the process draws
+ * unique ids from them (a prefix and a counter per client took 40 bytes of each).
+ */
+let idPrefix: string | undefined
+let idSeq = 0
 
 /** The connection of a client: its addresses (pocketsocket's `connection`) and a chainable `on`. */
 export class SockConnection<E extends EventMap = AnyEvents> extends AddressBook {
@@ -226,14 +232,15 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
   readonly k: Kernel
   /**
    * Listeners by key (`listenerKey(channel, event)`), in registration order. Each list is replaced, never changed in
-   * place, so a dispatch under way calls exactly the listeners registered when it began.
+   * place, so a dispatch under way calls exactly the listeners registered when it began. A plain object, not a Map:
+   * it takes 56 bytes where a Map takes 184, and clients with the same keys share its shape, key strings included
+   * (a property's name is interned). A key always holds a `\0`, so no key is a name of `Object.prototype`.
    */
-  private readonly listeners = new Map<string, Entry[]>()
+  private readonly listeners: { [key: string]: Entry[] | undefined } = {}
   /** Every channel the client wants joined: its Channel once opened, `undefined` while there is no `setup()`. */
   private readonly channels = new Map<string, Channel | undefined>()
-  private prefix: string | undefined
-  private seq = 0
-  private wake: (() => void) | undefined
+  // Set here though it starts undefined, so it lives inside the object (see Connection).
+  private wake: (() => void) | undefined = undefined
 
   constructor(options: CoreOptions = {}) {
     if (options === null || typeof options !== 'object') throw new ValidationError('options', DEV ? 'SockClient options must be an object' : 'invalid options')
@@ -315,7 +322,8 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
     this.checkSetup()
     const addresses = this.connection.addresses
     const mode = this.connection.mode
-    ch = this.k.features.channel?.(name, addresses, mode, this) ?? new Channel(name, mode === 'failover' ? addresses : addresses.slice(0, 1), this)
+    // One address: its list is shared (by every client set up with it), not copied per channel.
+    ch = this.k.features.channel?.(name, addresses, mode, this) ?? new Channel(name, mode === 'failover' || addresses.length === 1 ? addresses : addresses.slice(0, 1), this)
     this.channels.set(name, ch)
     this.watch()
     return ch
@@ -345,7 +353,7 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
 
   /** @internal */
   nextId(): string {
-    return (this.prefix ??= Math.random().toString(36).slice(2, 10)) + (++this.seq).toString(36)
+    return (idPrefix ??= Math.random().toString(36).slice(2, 10)) + (++idSeq).toString(36)
   }
 
   private lifecycle(event: LifecycleEvent, info: LifecycleInfo): void {
@@ -366,7 +374,7 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
   }
 
   private call(key: string, event: string, a: unknown, b: unknown): void {
-    const list = this.listeners.get(key)
+    const list = this.listeners[key]
     if (!list) return
     for (const e of list) {
       if (typeof e !== 'function') this.remove(key, e.once)
@@ -380,11 +388,12 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
 
   /** Removes `fn` from the listeners under `key` (a new list, so a dispatch under way is not disturbed). */
   private remove(key: string, fn: Listener): void {
-    const list = this.listeners.get(key)
+    const list = this.listeners[key]
     if (!list) return
     const rest = list.filter((e) => fnOf(e) !== fn)
-    if (rest.length) this.listeners.set(key, rest)
-    else this.listeners.delete(key)
+    if (rest.length)
+      this.listeners[key] = rest.slice() // exactly its size: filter() leaves room for 17
+    else delete this.listeners[key]
   }
 
   /**
@@ -393,7 +402,7 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
    * @internal
    */
   threw(e: unknown, event: string, about: { channel?: string; address?: string } | undefined): void {
-    const listening = this.listeners.has(listenerKey(SOCKET, 'error')) || this.listeners.has(listenerKey(SOCKET, ''))
+    const listening = this.listeners[listenerKey(SOCKET, 'error')] || this.listeners[listenerKey(SOCKET, '')]
     if (event === 'error' || !listening) return surface(e)
     const channel = about?.channel ?? ''
     const error = new SockError('ERR_LISTENER', DEV ? `a listener of '${event}' on '${channel}' threw (${(e as Error)?.message ?? String(e)}): caught, and the channel goes on` : 'listener threw', {
@@ -485,8 +494,9 @@ export class SockClient<E extends EventMap = AnyEvents> implements ChannelHost {
   private listen(channel: string, a: string | Listener, b: Listener | undefined, once: boolean): Unsubscribe {
     const [key, fn] = this.key(channel, a, b)
     // Registering the same function twice is harmless: it is called once per message.
-    const list = this.listeners.get(key) ?? []
-    if (!list.some((e) => fnOf(e) === fn)) this.listeners.set(key, [...list, once ? { once: fn } : fn])
+    const list = this.listeners[key] ?? []
+    // concat, not a spread: an array built by spreading has room for 17 entries (152 bytes), this one for its own.
+    if (!list.some((e) => fnOf(e) === fn)) this.listeners[key] = list.concat([once ? { once: fn } : fn])
     if (channel !== SOCKET) this.want(channel)
     return () => this.remove(key, fn)
   }

@@ -346,3 +346,38 @@ describe('write batching in Node', () => {
     expect(writes.calls, `${writes.calls} writes for 300 relayed frames`).toBeLessThanOrEqual(10)
   })
 })
+
+describe('memory of an idle socket in Node', () => {
+  it("replaces ws's emptied receive queue, which keeps room for 17 chunks once its parser is optimized", async () => {
+    const s = await startServer()
+    const c = client()
+    c.setup(s.address)
+    const got: string[] = []
+    c.on('idle', 'message', (d) => got.push(d))
+    await c.join('idle')
+    const raw = (c.channelOf('idle')!.connections[0] as unknown as { raw: { _receiver: { _buffers: unknown[] } } }).raw
+    const before = raw._receiver._buffers
+    const peer = await rawPeer(`${s.url}/channel/idle`)
+    for (let i = 0; i < 50; i++) peer.send({ type: 1, data: `m${i}` })
+    await waitFor(() => got.length === 50, 5000, 'all 50 frames')
+    expect(got).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`))
+    expect(raw._receiver._buffers).toEqual([])
+    expect(raw._receiver._buffers, 'a fresh array, not the one that grew').not.toBe(before)
+  })
+
+  it('a closed socket is not held for a second by the timer that would end it unanswered', async () => {
+    const s = await startServer()
+    const c = client()
+    c.setup(s.address)
+    await c.join('bye')
+    const raw = (c.channelOf('bye')!.connections[0] as unknown as { raw: WebSocket & Record<symbol, unknown> }).raw
+    c.close()
+    await waitFor(() => raw.readyState === 3, 3000, 'the close handshake')
+    // The timer (terminate() in a second, for a peer that never answers the close) is cleared once it closed.
+    const timers = Object.getOwnPropertySymbols(raw)
+      .map((k) => raw[k])
+      .filter((v): v is { _destroyed: boolean } => typeof (v as { _destroyed?: unknown } | null)?._destroyed === 'boolean')
+    expect(timers).toHaveLength(1)
+    expect(timers[0]!._destroyed).toBe(true)
+  })
+})
