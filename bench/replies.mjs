@@ -8,6 +8,7 @@
 //   socket.io emitWithAck relayed by a socket.io server to the responder's emitWithAck (socket.io 4.8)
 // Streams: 16 MiB from a writer to a reader through a 1 KiB-limit and a 64 KiB-limit server (MB/s), and the peak memory
 // of writer, server and reader while the reader sleeps 1 ms per piece.
+import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { loadavg } from 'node:os'
 import { Child, sleep, summarize } from './lib.mjs'
@@ -198,9 +199,24 @@ if (only.includes('streams')) {
     )
 }
 const seconds = ((Date.now() - started) / 1000).toFixed(0)
+const note = `Medians of ${reps} repetitions (min–max) of fresh server, responder and requester processes on 127.0.0.1; ⚠ marks a run that failed a gate (a wrong reply, a duplicate execution, bytes lost). ${P.latency.n} sequential requests for latency (after ${P.latency.warmup}); ${P.throughput.n} per throughput run (after ${P.throughput.warmup}), 64-byte payloads. Load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after; ${seconds} s.`
+const targetText = targets.length ? `\nTargets:\n${targets.map(([n, pass, v]) => `- ${pass ? '✅' : '❌'} ${n}: ${v}`).join('\n')}` : ''
 console.log(`\n${lines.join('\n')}\n`)
-console.log(
-  `Medians of ${reps} repetitions (min–max) of fresh server, responder and requester processes on 127.0.0.1; ⚠ marks a run that failed a gate (a wrong reply, a duplicate execution, bytes lost). ${P.latency.n} sequential requests for latency (after ${P.latency.warmup}); ${P.throughput.n} per throughput run (after ${P.throughput.warmup}), 64-byte payloads. Load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after; ${seconds} s.`,
-)
-if (targets.length) console.log(`\nTargets:\n${targets.map(([n, pass, v]) => `- ${pass ? '✅' : '❌'} ${n}: ${v}`).join('\n')}`)
+console.log(note)
+if (targetText) console.log(targetText)
+if (argv.includes('--readme') && only.includes('requests') && only.includes('streams')) {
+  // Both tables, as `npm run bench -- --readme` does for the main one: between the markers in README.md.
+  const file = fileURLToPath(new URL('../README.md', import.meta.url))
+  const readme = readFileSync(file, 'utf8')
+  const [start, end] = ['<!-- replies:start -->', '<!-- replies:end -->']
+  const i = readme.indexOf(start)
+  const j = readme.indexOf(end)
+  if (i < 0 || j < i) throw new Error(`README.md has no ${start} ... ${end} block`)
+  const day = new Date().toISOString().slice(0, 10)
+  writeFileSync(
+    file,
+    `${readme.slice(0, i + start.length)}\nMeasured on ${day}; reproduce with \`npm run bench -- --only requests,streams\`.\n\n${lines.join('\n')}\n\n${note}\n${targetText}\n${readme.slice(j)}`,
+  )
+  console.log('README.md: request and stream tables updated')
+}
 process.exit(Object.values(results).some((r) => r.errors.length) ? 1 : 0)

@@ -410,7 +410,8 @@ if (withRedis) {
 }
 if (replyRows.length) {
   // Its own processes and its own table (request/reply and streams).
-  const r = spawnSync(process.execPath, [here('replies.mjs'), '--reps', String(reps), '--only', replyRows.join(','), ...(quick ? ['--quick'] : [])], { stdio: 'inherit', timeout: 900_000 })
+  const pass = [...(quick ? ['--quick'] : []), ...(flag('--readme') ? ['--readme'] : [])]
+  const r = spawnSync(process.execPath, [here('replies.mjs'), '--reps', String(reps), '--only', replyRows.join(','), ...pass], { stdio: 'inherit', timeout: 900_000 })
   if (r.status !== 0) log(`bench/replies.mjs failed (${r.error?.message ?? `exit ${r.status}`})\n`)
 }
 process.exit(Object.values(results).some((s) => Object.values(s).some((r) => r.errors?.length || !r.runs.length)) ? 1 : 0)

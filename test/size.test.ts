@@ -17,14 +17,17 @@ const ENTRIES: Record<string, { code: string; target: number; ceiling?: number }
   // Issue 15 added addressed events (t) and the hooks of requests to the kernel (8.80 -> 9.10 KiB), and replies and
   // streams to the full client (13.32 -> 20.13 KiB); issue 17 the token function, bounded joins and the debug log's
   // call sites to the kernel, and presence and the debug log to the full client: with both, the kernel 9.94 KiB and
-  // the full client 23.03 KiB.
-  'sock-client/core': { code: "export * from 'sock-client/core'", target: 5.0, ceiling: 10.15 },
-  'sock-client (full)': { code: "export * from 'sock-client'", target: 9.5, ceiling: 23.5 },
+  // the full client 23.03 KiB. Then (2026-12-02) streams that tell their other end when a channel closes and cut an
+  // abort's reason to fit, features given twice composed once and checked, and the memory and request work of
+  // issues 14 and 15 (process-wide ids, fields inside their objects, replies offered without a report): the kernel
+  // 10.12, the full client 23.45, core + replies 13.87 KiB. Ceilings: those figures plus about 2 %.
+  'sock-client/core': { code: "export * from 'sock-client/core'", target: 5.0, ceiling: 10.35 },
+  'sock-client (full)': { code: "export * from 'sock-client'", target: 9.5, ceiling: 23.9 },
   "import { isSockError } from 'sock-client'": { code: "export { isSockError } from 'sock-client'", target: 1.0 },
   'a core app: setup, on, signal': {
     code: "import { SockClient } from 'sock-client/core'; const c = new SockClient(); c.setup('h:1'); c.on('a', 'b', () => {}); c.signal('a', 'b', 1)",
     target: 5.0,
-    ceiling: 9.95,
+    ceiling: 10.15,
   },
   // The design note's estimate for requests and replies was 1.5-2 KiB over the kernel.
   'sock-client/replies': { code: "export * from 'sock-client/replies'", target: 6.1 },
@@ -32,17 +35,17 @@ const ENTRIES: Record<string, { code: string; target: number; ceiling?: number }
   'core + replies': {
     code: "import { SockClient } from 'sock-client/core'; import { replies, request, handle } from 'sock-client/replies'; export const c = new SockClient({ features: [replies] }); export { request, handle }",
     target: 7.0,
-    ceiling: 13.85,
+    ceiling: 14.15,
   },
   'core + chunks + files': {
     code: "import { SockClient } from 'sock-client/core'; import { chunks } from 'sock-client/chunks'; import { files, sendFile } from 'sock-client/files'; export const c = new SockClient({ features: [chunks, files] }); export { sendFile }",
     target: 9.5,
-    ceiling: 12.25,
+    ceiling: 12.4,
   },
 }
 const UMD: Record<string, { target: number; ceiling?: number }> = {
-  'sock-client.core.umd.min.js': { target: 5.5, ceiling: 10.0 },
-  'sock-client.umd.min.js': { target: 10, ceiling: 23.15 },
+  'sock-client.core.umd.min.js': { target: 5.5, ceiling: 10.2 },
+  'sock-client.umd.min.js': { target: 10, ceiling: 23.5 },
 }
 
 let dir: string
