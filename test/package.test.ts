@@ -50,7 +50,8 @@ describe('npm i of the packed package', () => {
     expect(warnings(p.install.output)).toEqual([])
     expect(names).toEqual(['sock-client', 'ws'])
     // 1.54 MiB with ws (0.14 MiB) after issue 17; most of it is the builds of each entry (ESM, CJS, browser) and their types
-    expect(bytes).toBeLessThan(1.6 * 2 ** 20)
+    // 1.61 MiB on 2026-12-02 (streams' closing, the bounds and memory work, the type-9 helpers in sock-client/protocol)
+    expect(bytes).toBeLessThan(1.7 * 2 ** 20)
   })
 
   it('holds what a user needs and no source map or TypeScript source (sizes printed)', () => {
