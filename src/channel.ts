@@ -12,7 +12,11 @@ import { ConnectionError, FrameTooLargeError, ProtocolError, ValidationError, ty
 import { HANDLED, type Features } from './feature'
 import { channelUrl, fitFrame, TYPE_FILE, TYPE_TEXT, type Frame } from './protocol'
 
-/** Where a frame went: written now, waiting in a connection's queue, or refused (with the reason). */
+/**
+ * Where a frame went: written now, waiting in a connection's queue, or refused (with the reason). Read it, do not
+ * change it: the report of a frame written at once is frozen and shared by every send written at once to the same
+ * address (one object, not one per message).
+ */
 export interface SendReport {
   sent: string[]
   queued: string[]
@@ -86,6 +90,7 @@ export function tryFrame(type: number, data: string, max: number): string | unde
 }
 
 const RESOLVED = /* @__PURE__ */ Promise.resolve()
+const NONE: never[] = /* @__PURE__ */ Object.freeze([]) as never[]
 
 export class Channel implements ConnectionOwner {
   readonly connections: Connection[]
@@ -95,6 +100,8 @@ export class Channel implements ConnectionOwner {
   // Created on first use: most channels see a handful of event names.
   private keys: Map<string, string> | undefined
   private any: string | undefined
+  /** The settled outcome of a frame written at once to an address, shared by all such sends (see `SendReport`). */
+  private written: [to: string, report: Promise<SendReport>] | undefined
 
   constructor(
     readonly name: string,
@@ -217,7 +224,11 @@ export class Channel implements ConnectionOwner {
     const r = c.offer(text)
     if (track) track.offered(c, r)
     const address = String(c.address)
-    if (r === SENT) return Promise.resolve({ sent: [address], queued: [], failed: [] }) // the common case
+    if (r === SENT) {
+      // The common case: no promise, report or array made per message (a burst of sends is mostly garbage else).
+      const w = this.written
+      return w?.[0] === address ? w[1] : (this.written = [address, Promise.resolve(Object.freeze({ sent: Object.freeze([address]) as string[], queued: NONE, failed: NONE }))])[1]
+    }
     if (r.status === 'failed') return Promise.reject(r.error)
     return (r as { written: Promise<string> }).written.then((to) => ({ sent: [to], queued: [], failed: [] }))
   }

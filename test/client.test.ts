@@ -27,6 +27,21 @@ describe('SockClient on one address', () => {
     expect(got[0]![1]).toEqual({ channel: 'chat', event: 'message', type: 1, data: 'hi alice \u00e9\u{1F600}', from: 'bob', address: s.address })
   })
 
+  it('a send written at once resolves with the report of its address, frozen and shared, not one per message', async () => {
+    const s = await startServer()
+    const c = client()
+    c.setup(s.address)
+    await c.join('chat')
+    const a = c.signal('chat', 'message', 'one')
+    const b = c.signal('chat', 'n', 2)
+    const [ra, rb] = await Promise.all([a, b])
+    expect(ra).toEqual({ sent: [s.address], queued: [], failed: [] })
+    expect(rb).toBe(ra)
+    expect(Object.isFrozen(ra) && Object.isFrozen(ra.sent) && Object.isFrozen(ra.queued) && Object.isFrozen(ra.failed)).toBe(true)
+    expect(() => ra.sent.push('x')).toThrow(TypeError) // one send cannot change what the next one reports
+    expect((await c.signal('chat', 'message', 'three')).sent).toEqual([s.address])
+  })
+
   it('adopts the id the server picks when none is given', async () => {
     const s = await startServer()
     const c = client()

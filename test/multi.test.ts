@@ -152,6 +152,8 @@ describe('failover mode', () => {
     await sleep(100)
     expect(foGot).toEqual([1, 2])
     expect(peerGot).toEqual([1, 2]) // nothing twice
+    // A send written at once names the address the channel moved to, not the one its first sends went to.
+    expect((await fo.signal('chat', 'n', 3)).sent).toEqual([addrs[1]])
     expect(
       servers[1]!
         .instances('chat')
