@@ -43,7 +43,7 @@ const ws = {
       OPEN_TIMEOUT,
       'ws open',
     )
-    return { send: (text) => sock.send(plainFrame(text)), close: () => sock.terminate() }
+    return { sock, send: (text) => sock.send(plainFrame(text)), close: () => sock.terminate() }
   },
   reconnecting(base, p, on) {
     let attempt = 0
@@ -72,6 +72,32 @@ const ws = {
         clearTimeout(timer)
         sock.terminate()
       },
+    }
+  },
+}
+
+/**
+ * Raw ws sending what sock-client's events put on the wire, by hand: a type-7 frame whose data is the envelope
+ * `{"i":id,"e":"evt","d":{"t":text}}` (a base-36 counter for the id), read back with two JSON.parse. The baseline
+ * for sock-client's event rows: the same bytes and the same two encodings, without a library around them.
+ */
+const wsEvent = {
+  id: 'ws-event',
+  async connect(base, onText) {
+    const r = await ws.connect(base, () => {})
+    const sock = r.sock
+    let seq = 0
+    sock.removeAllListeners('message')
+    sock.on('message', (d) => {
+      const f = JSON.parse(d.toString())
+      if (f.type !== 7) return
+      const env = JSON.parse(f.data)
+      if (env.e === 'evt') onText(env.d.t)
+    })
+    const prefix = Math.random().toString(36).slice(2, 10)
+    return {
+      send: (text) => sock.send(`{"type":7,"data":${JSON.stringify(`{"i":"${prefix}${(++seq).toString(36)}","e":"evt","d":${JSON.stringify({ t: text })}}`)}}`),
+      close: r.close,
     }
   },
 }
@@ -156,7 +182,7 @@ const socketio = {
   },
 }
 
-export const CLIENTS = [ws, sockClient('sock-message', 'message'), sockClient('sock-event', 'event'), rwsLike('rws', RWS), rwsLike('partysocket', PartySocket), socketio]
+export const CLIENTS = [ws, wsEvent, sockClient('sock-message', 'message'), sockClient('sock-event', 'event'), rwsLike('rws', RWS), rwsLike('partysocket', PartySocket), socketio]
 
 export const byId = (id) => {
   const c = CLIENTS.find((x) => x.id === id)

@@ -1,4 +1,4 @@
-// The benchmark harness works end to end: its smallest scenario in quick mode, two clients, one repetition.
+// The benchmark harness works end to end: its smallest scenario in quick mode, four clients, one repetition.
 // Nothing here is timed or compared: the figures belong to `npm run bench`, never to a unit test.
 import { execFile } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
@@ -8,7 +8,7 @@ describe('bench harness', () => {
     const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       execFile(
         process.execPath,
-        ['bench/run.mjs', '--quick', '--reps', '1', '--only', 'throughput,unpaced', '--clients', 'ws,sock-message', '--no-write'],
+        ['bench/run.mjs', '--quick', '--reps', '1', '--only', 'throughput,unpaced', '--clients', 'ws,ws-event,sock-message,sock-event', '--no-write'],
         { timeout: 60_000 },
         (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       )
@@ -18,7 +18,8 @@ describe('bench harness', () => {
       const row = stdout.split('\n').find((l) => l.startsWith(metric))
       expect(row, metric).toBeDefined()
       expect(row).not.toMatch(/⚠|failed/)
-      expect(row!.split('|').length).toBe(5) // metric, ws, sock-client message
+      expect(row!.split('|').length).toBe(7) // metric, ws, ws by hand, sock-client message and event
+      expect(row).toMatch(/× by hand/) // sock-client's events against the same envelopes on raw ws
     }
   }, 90_000)
 
