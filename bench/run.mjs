@@ -268,8 +268,7 @@ for (const sc of SCENARIOS.filter((s) => onlyScenarios.includes(s.id))) {
 const seconds = (Date.now() - started) / 1000
 
 // ---------- statistics, targets, tables ----------
-const row = (sc, id) =>
-  results[sc]?.[id] ?? (SCENARIOS.find((s) => s.id === sc)?.same && id === 'sock-event' ? results[sc]?.['sock-message'] : undefined)
+const row = (sc, id) => results[sc]?.[id] ?? (SCENARIOS.find((s) => s.id === sc)?.same && id === 'sock-event' ? results[sc]?.['sock-message'] : undefined)
 const stat = (sc, key, id) => {
   const r = row(sc, id)
   return r ? summarize(r.runs.map((x) => x.value[key])) : undefined
