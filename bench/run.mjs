@@ -320,7 +320,11 @@ function targets() {
     const uh = byHand('unpaced', 'msgsPerSec')
     // Events against the same envelopes written by hand on raw ws when that ran; else against plain raw ws.
     if (id === 'sock-event' && Number.isFinite(uh))
-      check(`sock-event unpaced burst through a plain relay ≥ 0.9× raw ws sending the same envelopes`, uh >= 0.9, `${uh.toFixed(2)}× ws-event (${up.toFixed(2)}× plain ws)`)
+      check(
+        `sock-event unpaced burst through a plain relay ≥ 0.9× raw ws sending the same envelopes`,
+        uh >= 0.9,
+        `${uh.toFixed(2)}× ws-event${Number.isFinite(up) ? ` (${up.toFixed(2)}× plain ws)` : ''}`,
+      )
     else if (Number.isFinite(up)) check(`${id} unpaced burst through a plain relay ≥ 0.9× ws`, up >= 0.9, `${up.toFixed(2)}× ws`)
     for (const [sc, key, what] of [
       ['throughput', 'msgsPerSec', 'throughput'],
@@ -373,7 +377,7 @@ const command = `npm run bench${shownArgs.length ? ` -- ${shownArgs.join(' ')}` 
 const tgt = targets()
 const targetLines = tgt.map((t) => `- ${t.pass ? '✅' : '❌'} ${t.name}: ${t.text}`).join('\n')
 const notes = [
-  `Medians of ${reps} repetitions (${reps * 3} for the unpaced burst; min–max), each against a fresh server process on 127.0.0.1; \`· 0.97×\` is the ratio to raw \`ws\`; ⚠ marks a run that lost or reordered a message or missed its bound.`,
+  `Medians of ${reps} repetitions (${results.unpaced ? `${reps * SCENARIOS.find((x) => x.id === 'unpaced').repsFactor} for the unpaced burst; ` : ''}min–max), each against a fresh server process on 127.0.0.1; \`· 0.97×\` is the ratio to raw \`ws\`; ⚠ marks a run that lost or reordered a message or missed its bound.`,
   `${P.throughput.n} messages of 64 B for throughput (after ${P.throughput.warmup} warm-up); ${P.unpaced.n} for the unpaced burst (sent in one synchronous loop, sender and receiver in one process, through a plain ws relay in another that writes each frame separately; sock-client's queue sized for the burst: ${P.unpaced.queue.maxCount} frames); ${P.fanout.n} messages to ${P.fanout.receivers} receivers for fan-out; ${P.latency.n} sequential ping-pongs through the server for latency; CPU over ${P.cpu.n} messages in separate sender and receiver processes; memory with ${P.memory.count} idle clients after GC (heap + external), after ${P.memory.warm} clients connected and closed (and, strict, after one); reconnect: server killed, back on the same port after ${P.reconnect.downFor} ms, every client retrying with min ${P.reconnect.policy.minDelay} ms, max ${P.reconnect.policy.maxDelay} ms, factor ${P.reconnect.policy.factor}.`,
 ]
 const markdown = `${table()}\n\n${notes.join('\n')}\n\nTargets:\n${targetLines}\n`
